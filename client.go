@@ -1,0 +1,286 @@
+package redstream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// DefaultDialTimeout bounds how long Dial waits for a server to accept the
+// connection and answer a PING.
+const DefaultDialTimeout = 5 * time.Second
+
+// DialOption configures Dial.
+type DialOption func(*dialConfig) error
+
+type dialConfig struct {
+	timeout    time.Duration
+	tls        *tls.Config
+	caFile     string
+	certFile   string
+	keyFile    string
+	skipVerify bool
+	standalone bool
+	clientName string
+}
+
+// DialTimeout bounds the connection attempt and the first PING (default
+// DefaultDialTimeout). It must be positive.
+func DialTimeout(d time.Duration) DialOption {
+	return func(c *dialConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: dial timeout must be positive, got %v", ErrInvalidOption, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// TLSCAFile verifies a rediss:// server against the PEM certificates in
+// path instead of the system's roots.
+func TLSCAFile(path string) DialOption {
+	return func(c *dialConfig) error {
+		if path == "" {
+			return fmt.Errorf("%w: empty CA file path", ErrInvalidOption)
+		}
+		c.caFile = path
+		return nil
+	}
+}
+
+// TLSClientCert presents the PEM certificate and key to a rediss:// server
+// that asks for client certificates.
+func TLSClientCert(certFile, keyFile string) DialOption {
+	return func(c *dialConfig) error {
+		if certFile == "" || keyFile == "" {
+			return fmt.Errorf("%w: client certificate needs both a cert and a key file", ErrInvalidOption)
+		}
+		c.certFile, c.keyFile = certFile, keyFile
+		return nil
+	}
+}
+
+// TLSInsecureSkipVerify turns off verification of the server's certificate.
+// Use it only for tests against self-signed servers.
+func TLSInsecureSkipVerify() DialOption {
+	return func(c *dialConfig) error {
+		c.skipVerify = true
+		return nil
+	}
+}
+
+// WithTLSConfig uses cfg for rediss:// connections instead of one built from
+// the other TLS options. Dial clones it before use.
+func WithTLSConfig(cfg *tls.Config) DialOption {
+	return func(c *dialConfig) error {
+		if cfg == nil {
+			return fmt.Errorf("%w: nil TLS config", ErrInvalidOption)
+		}
+		c.tls = cfg.Clone()
+		return nil
+	}
+}
+
+// Standalone skips the Redis Cluster probe and treats the server as a
+// single node. Servers that answer CLUSTER commands without being a real
+// cluster (some embedded test servers) need it.
+func Standalone() DialOption {
+	return func(c *dialConfig) error {
+		c.standalone = true
+		return nil
+	}
+}
+
+// ClientName sets the name the connections report in CLIENT LIST.
+func ClientName(name string) DialOption {
+	return func(c *dialConfig) error {
+		if strings.ContainsAny(name, " \n\r\t") {
+			return fmt.Errorf("%w: client name %q contains spaces", ErrInvalidOption, name)
+		}
+		c.clientName = name
+		return nil
+	}
+}
+
+// ParseURL checks a Redis URL and turns it into rueidis client options.
+// It accepts redis://[user:pass@]host[:port][/db] and the same with
+// rediss:// for TLS; the port defaults to 6379 and the database to 0.
+// Errors match ErrInvalidURL and never contain the password.
+func ParseURL(rawURL string) (rueidis.ClientOption, error) {
+	fail := func(why string) (rueidis.ClientOption, error) {
+		return rueidis.ClientOption{}, fmt.Errorf("%w %q: %s", ErrInvalidURL, redactURL(rawURL), why)
+	}
+	if strings.TrimSpace(rawURL) == "" {
+		return fail("empty URL")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fail("cannot parse it (want redis://host:port/db)")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+	case "":
+		return fail("missing scheme (want redis:// or rediss://)")
+	default:
+		return fail(fmt.Sprintf("unsupported scheme %q (want redis:// or rediss://)", u.Scheme))
+	}
+	if u.Opaque != "" {
+		return fail("missing // after the scheme")
+	}
+	if u.Hostname() == "" {
+		return fail("missing host")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fail(fmt.Sprintf("port %q is not a number between 1 and 65535", p))
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fail("empty port")
+	}
+	if path := strings.TrimPrefix(u.Path, "/"); path != "" {
+		n, err := strconv.Atoi(path)
+		if err != nil || n < 0 {
+			return fail(fmt.Sprintf("database %q is not a non-negative number", path))
+		}
+	}
+	opt, err := rueidis.ParseURL(rawURL)
+	if err != nil {
+		return fail(err.Error())
+	}
+	return opt, nil
+}
+
+// redactURL hides the password of a URL for error messages.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		if i := strings.LastIndex(rawURL, "@"); i >= 0 {
+			return "…@" + rawURL[i+1:]
+		}
+		return rawURL
+	}
+	return u.Redacted()
+}
+
+// Dial connects to the Redis server at rawURL and checks it answers. It
+// returns a rueidis client that the caller owns and must Close; redstream
+// never closes a client it did not open. A bad URL fails at once with
+// ErrInvalidURL; an unreachable or silent server fails with ErrUnreachable
+// within the dial timeout (DefaultDialTimeout unless DialTimeout is given)
+// or when ctx ends, whichever comes first. Redis Cluster is detected and
+// served by a cluster-aware client.
+func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Client, error) {
+	cfg := dialConfig{timeout: DefaultDialTimeout}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	opt, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opt.TLSConfig != nil {
+		if opt.TLSConfig, err = cfg.tlsConfig(opt.TLSConfig); err != nil {
+			return nil, err
+		}
+	}
+	opt.DisableCache = true // redstream never reads through the client-side cache
+	opt.Dialer.Timeout = cfg.timeout
+	opt.ForceSingleClient = cfg.standalone
+	if cfg.clientName != "" {
+		opt.ClientName = cfg.clientName
+	}
+
+	where := redactURL(rawURL)
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+
+	type result struct {
+		c   rueidis.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := rueidis.NewClient(opt)
+		done <- result{c, err}
+	}()
+	var client rueidis.Client
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, dialErr(where, r.err)
+		}
+		client = r.c
+	case <-ctx.Done():
+		go func() { // the handshake may still finish; do not leak its client
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, dialErr(where, ctx.Err())
+	}
+	if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
+		client.Close()
+		return nil, dialErr(where, err)
+	}
+	return client, nil
+}
+
+func dialErr(where string, err error) error {
+	kind := classify(err)
+	if kind == nil {
+		kind = ErrUnreachable
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errors.New("no answer before the dial timeout")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("no answer before the dial timeout: %w", err)
+	}
+	return &Error{Op: "dial", Key: where, Kind: kind, Err: err}
+}
+
+func (cfg *dialConfig) tlsConfig(base *tls.Config) (*tls.Config, error) {
+	t := base
+	if cfg.tls != nil {
+		t = cfg.tls.Clone()
+		if t.ServerName == "" {
+			t.ServerName = base.ServerName
+		}
+	}
+	if cfg.skipVerify {
+		t.InsecureSkipVerify = true
+	}
+	if cfg.caFile != "" {
+		pem, err := os.ReadFile(cfg.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read CA file: %w", ErrInvalidOption, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidOption, cfg.caFile)
+		}
+		t.RootCAs = pool
+	}
+	if cfg.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.certFile, cfg.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: load client certificate: %w", ErrInvalidOption, err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}

@@ -1,0 +1,806 @@
+package redstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Consumer defaults.
+const (
+	// DefaultConcurrency is how many handlers a Consumer runs at once.
+	DefaultConcurrency = 64
+	// DefaultBlock bounds each XREADGROUP wait for new entries, and so how
+	// long Shutdown may wait for the read in progress to return.
+	DefaultBlock = time.Second
+	// DefaultAckInterval is the longest an acknowledgement waits to be
+	// batched with others before it is sent.
+	DefaultAckInterval = 2 * time.Millisecond
+	// DefaultAckBatch is the most entry IDs sent in one XACK.
+	DefaultAckBatch = 1024
+)
+
+// ConsumerOption configures a Consumer.
+type ConsumerOption func(*consumerConfig) error
+
+type consumerConfig struct {
+	name        string
+	concurrency int
+	batch       int
+	block       time.Duration
+	startID     string
+	ackInterval time.Duration
+	ackBatch    int
+	logger      *slog.Logger
+	streams     []string
+}
+
+// Name sets the consumer's name in the group. A stable name (a pod or
+// host name, say) lets a restarted process resume the entries it held
+// when it stopped. The default is unique per process and Consumer:
+// "<hostname>-<pid>-<n>".
+func Name(name string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if name == "" {
+			return fmt.Errorf("%w: empty consumer name", ErrInvalidOption)
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// Concurrency sets how many handlers run at once (default
+// DefaultConcurrency). The consumer reads no more entries than it has idle
+// handlers for, so entries it cannot start soon stay available to other
+// consumers of the group.
+func Concurrency(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: Concurrency must be at least 1, got %d", ErrInvalidOption, n)
+		}
+		c.concurrency = n
+		return nil
+	}
+}
+
+// BatchSize caps how many entries one XREADGROUP asks for (COUNT). The
+// default is the concurrency; the count asked for never exceeds the number
+// of idle handlers.
+func BatchSize(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: BatchSize must be at least 1, got %d", ErrInvalidOption, n)
+		}
+		c.batch = n
+		return nil
+	}
+}
+
+// Block sets how long one XREADGROUP waits for new entries (default
+// DefaultBlock). It is always bounded: Shutdown waits at most this long for
+// the read in progress. It must be between 1ms and 1 minute.
+func Block(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < time.Millisecond || d > time.Minute {
+			return fmt.Errorf("%w: Block must be between 1ms and 1m, got %v", ErrInvalidOption, d)
+		}
+		c.block = d
+		return nil
+	}
+}
+
+// StartID sets where a group created by this consumer starts: "$" (the
+// default) delivers only entries added after the group exists, "0" the
+// whole stream, and an entry ID the entries after it. An existing group is
+// never moved.
+func StartID(id string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if id != "$" && id != "0" {
+			if _, err := ParseID(id); err != nil {
+				return fmt.Errorf("%w: StartID: %w", ErrInvalidOption, err)
+			}
+		}
+		c.startID = id
+		return nil
+	}
+}
+
+// AckInterval sets the longest an acknowledgement waits to be sent with
+// others (default DefaultAckInterval).
+func AckInterval(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d <= 0 || d > time.Second {
+			return fmt.Errorf("%w: AckInterval must be in (0, 1s], got %v", ErrInvalidOption, d)
+		}
+		c.ackInterval = d
+		return nil
+	}
+}
+
+// AckBatch sets the most entry IDs acknowledged by one XACK (default
+// DefaultAckBatch).
+func AckBatch(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: AckBatch must be at least 1, got %d", ErrInvalidOption, n)
+		}
+		c.ackBatch = n
+		return nil
+	}
+}
+
+// AlsoStreams makes the consumer read these streams too, in the same group
+// and with the same handlers. Each stream is read on its own, so streams
+// may live on different Redis Cluster nodes.
+func AlsoStreams(streams ...string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		for _, s := range streams {
+			if s == "" {
+				return fmt.Errorf("%w: empty stream name", ErrInvalidOption)
+			}
+		}
+		c.streams = append(c.streams, streams...)
+		return nil
+	}
+}
+
+// WithLogger sets the logger for what the consumer's background work
+// cannot return as an error: failed handlers, lost connections, re-created
+// groups. The default discards everything.
+func WithLogger(l *slog.Logger) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+var consumerSeq atomic.Int64
+
+func defaultName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "redstream"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(consumerSeq.Add(1), 10)
+}
+
+// Consumer reads entries of a stream as a member of a consumer group,
+// hands them to a pool of handlers and acknowledges those handled. Its
+// methods are safe for concurrent use. A Consumer runs once: after Run
+// returns it cannot be run again.
+type Consumer struct {
+	client  rueidis.Client
+	group   string
+	handler Handler
+	cfg     consumerConfig
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	started   bool
+	finished  bool
+	stopOnce  sync.Once
+	stopping  chan struct{}   // closed: read no more
+	hard      context.Context // canceled by Close: abandon everything
+	hardStop  context.CancelFunc
+	done      chan struct{} // closed when Run returns
+	handlerCx context.Context
+
+	sem      chan struct{} // one token per running handler
+	acks     chan ackReq
+	handlers sync.WaitGroup
+
+	handled  atomic.Int64
+	failed   atomic.Int64
+	acked    atomic.Int64
+	inFlight atomic.Int64
+}
+
+type ackReq struct {
+	stream, id string
+}
+
+// NewConsumer returns a Consumer of stream in group that passes each entry
+// to handler. It checks the options but does not touch Redis; Run joins
+// the group. The client stays the caller's: the Consumer never closes it.
+func NewConsumer(client rueidis.Client, stream, group string, handler Handler, opts ...ConsumerOption) (*Consumer, error) {
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	case stream == "":
+		return nil, fmt.Errorf("%w: empty stream name", ErrInvalidOption)
+	case group == "":
+		return nil, fmt.Errorf("%w: empty group name", ErrInvalidOption)
+	case handler == nil:
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
+	}
+	cfg := consumerConfig{
+		concurrency: DefaultConcurrency,
+		block:       DefaultBlock,
+		startID:     "$",
+		ackInterval: DefaultAckInterval,
+		ackBatch:    DefaultAckBatch,
+		streams:     []string{stream},
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	seen := make(map[string]bool, len(cfg.streams))
+	for _, s := range cfg.streams {
+		if seen[s] {
+			return nil, fmt.Errorf("%w: stream %q given twice", ErrInvalidOption, s)
+		}
+		seen[s] = true
+	}
+	if cfg.name == "" {
+		cfg.name = defaultName()
+	}
+	if cfg.batch == 0 {
+		cfg.batch = cfg.concurrency
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	hard, hardStop := context.WithCancel(context.Background())
+	c := &Consumer{
+		client:   client,
+		group:    group,
+		handler:  handler,
+		cfg:      cfg,
+		log:      cfg.logger.With("group", group, "consumer", cfg.name),
+		stopping: make(chan struct{}),
+		hard:     hard,
+		hardStop: hardStop,
+		done:     make(chan struct{}),
+		sem:      make(chan struct{}, cfg.concurrency),
+		acks:     make(chan ackReq, 2*cfg.concurrency),
+	}
+	return c, nil
+}
+
+// Name returns the consumer's name in the group.
+func (c *Consumer) Name() string { return c.cfg.name }
+
+// Group returns the consumer group's name.
+func (c *Consumer) Group() string { return c.group }
+
+// Streams returns the streams the consumer reads.
+func (c *Consumer) Streams() []string { return append([]string(nil), c.cfg.streams...) }
+
+// ConsumerStats counts what a Consumer has done since Run started.
+type ConsumerStats struct {
+	Handled  int64 // handlers that returned nil
+	Failed   int64 // handlers that returned an error or panicked
+	Acked    int64 // entries Redis confirmed as acknowledged
+	InFlight int64 // handlers running now
+}
+
+// Stats returns the consumer's counters. It is cheap and safe to call at
+// any time, including after Run returned.
+func (c *Consumer) Stats() ConsumerStats {
+	return ConsumerStats{
+		Handled:  c.handled.Load(),
+		Failed:   c.failed.Load(),
+		Acked:    c.acked.Load(),
+		InFlight: c.inFlight.Load(),
+	}
+}
+
+// Run joins the group (creating it, and the stream, if missing), resumes
+// the entries this consumer's name still holds, then reads new entries
+// until ctx ends or Shutdown or Close is called. Ending ctx works like
+// Shutdown: reading stops, running handlers finish and their entries are
+// acknowledged before Run returns nil. After Close, Run returns ErrClosed
+// once running handlers have returned. Errors joining the group are
+// returned at once (ErrNotStream for a key of another type,
+// ErrUnreachable when Redis cannot be reached); a connection lost later is
+// retried with backoff and logged.
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	c.mu.Lock()
+	switch {
+	case c.finished:
+		c.mu.Unlock()
+		return ErrClosed
+	case c.started:
+		c.mu.Unlock()
+		return ErrRunning
+	}
+	c.started = true
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.handlerCx = hctx
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.finished = true
+		c.mu.Unlock()
+		hcancel()
+		c.hardStop()
+		close(c.done)
+	}()
+	stopHandlers := context.AfterFunc(c.hard, hcancel)
+	defer stopHandlers()
+
+	setup, cancelSetup := context.WithCancel(ctx)
+	stopSetup := context.AfterFunc(c.hard, cancelSetup)
+	for _, s := range c.cfg.streams {
+		if err := c.createGroup(setup, s); err != nil {
+			stopSetup()
+			cancelSetup()
+			return err
+		}
+	}
+	stopSetup()
+	cancelSetup()
+
+	// Ending ctx is a graceful shutdown.
+	stopWatch := context.AfterFunc(ctx, c.stop)
+	defer stopWatch()
+
+	ackDone := make(chan struct{})
+	go c.ackLoop(ackDone)
+
+	var readers sync.WaitGroup
+	errs := make([]error, len(c.cfg.streams))
+	for i, s := range c.cfg.streams {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			if err := c.readLoop(s); err != nil {
+				errs[i] = err
+				c.stop() // a fatal error on one stream stops the consumer
+			}
+		}()
+	}
+	readers.Wait()
+	c.handlers.Wait()
+	close(c.acks)
+	<-ackDone
+
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if c.hard.Err() != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Shutdown stops reading, waits for running handlers to finish and for
+// their acknowledgements to be sent, and returns. If ctx ends first it
+// closes the consumer as Close does and returns ctx's error. It is safe to
+// call more than once, and before or without Run.
+func (c *Consumer) Shutdown(ctx context.Context) error {
+	c.stop()
+	c.mu.Lock()
+	started := c.started
+	if !started {
+		c.finished = true
+	}
+	c.mu.Unlock()
+	if !started {
+		c.hardStop()
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the consumer at once: the read in progress is abandoned and
+// the context of running handlers is canceled. Entries not yet
+// acknowledged stay pending in the group, to be resumed by a consumer of
+// the same name or claimed by another. Close does not wait; Run returns
+// when the handlers have returned. It is safe to call more than once.
+func (c *Consumer) Close() error {
+	c.stop()
+	c.hardStop()
+	c.mu.Lock()
+	if !c.started {
+		c.finished = true
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Consumer) stop() {
+	c.stopOnce.Do(func() { close(c.stopping) })
+}
+
+func (c *Consumer) createGroup(ctx context.Context, stream string) error {
+	cmd := c.client.B().XgroupCreate().Key(stream).Group(c.group).Id(c.cfg.startID).Mkstream().Build()
+	err := c.client.Do(ctx, cmd).Error()
+	if err == nil || rueidis.IsRedisBusyGroup(err) {
+		return nil
+	}
+	return wrapErr("xgroup create", stream+" "+c.group, err)
+}
+
+// acquire takes between 1 and max handler slots, waiting for the first.
+// It returns 0 when the consumer stops.
+func (c *Consumer) acquire(max int) int {
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.stopping:
+		return 0
+	case <-c.hard.Done():
+		return 0
+	}
+	n := 1
+	for n < max {
+		select {
+		case c.sem <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (c *Consumer) release(n int) {
+	for range n {
+		<-c.sem
+	}
+}
+
+// readLoop reads one stream until the consumer stops. It first resumes the
+// entries this consumer already holds in the group, then reads new ones.
+// It returns an error only for what retrying cannot fix.
+func (c *Consumer) readLoop(stream string) error {
+	log := c.log.With("stream", stream)
+	resume := "-" // entries held by this consumer's name from an earlier run
+	var retry backoff
+	for {
+		n := c.acquire(c.cfg.batch)
+		if n == 0 {
+			return nil
+		}
+		var msgs []*Message
+		var err error
+		if resume != "" {
+			var last string
+			msgs, last, err = c.readOwnPending(stream, resume, n)
+			if err == nil {
+				if last == "" {
+					resume = "" // all resumed: read new entries from now on
+				} else {
+					resume = nextID(last)
+				}
+			}
+		} else {
+			msgs, err = c.readNew(stream, n)
+		}
+		if err != nil {
+			c.release(n)
+			if c.hard.Err() != nil {
+				return nil
+			}
+			switch {
+			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth):
+				return err
+			case errors.Is(err, ErrNoGroup):
+				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)
+				if cerr := c.createGroup(c.hard, stream); cerr != nil {
+					log.Error("redstream: re-creating consumer group failed", "err", cerr)
+					if !c.sleep(retry.next()) {
+						return nil
+					}
+				}
+				continue
+			default:
+				log.Error("redstream: reading the stream failed; retrying", "err", err, "retry_in", retry.peek())
+				if !c.sleep(retry.next()) {
+					return nil
+				}
+				continue
+			}
+		}
+		retry.reset()
+		for i, m := range msgs {
+			if i >= n { // more than asked for: wait for a slot, do not drop it
+				select {
+				case c.sem <- struct{}{}:
+				case <-c.hard.Done():
+					return nil
+				}
+			}
+			c.dispatch(m)
+		}
+		if len(msgs) < n {
+			c.release(n - len(msgs))
+		}
+	}
+}
+
+func (c *Consumer) readNew(stream string, n int) ([]*Message, error) {
+	cmd := c.client.B().Xreadgroup().Group(c.group, c.cfg.name).Count(int64(n)).
+		Block(c.cfg.block.Milliseconds()).Streams().Key(stream).Id(">").Build()
+	res, err := c.client.Do(c.hard, cmd).AsXReadSlices()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, nil // the block timed out
+		}
+		return nil, wrapErr("xreadgroup", stream+" "+c.group, err)
+	}
+	entries := res[stream]
+	msgs := make([]*Message, 0, len(entries))
+	for _, e := range entries {
+		msgs = append(msgs, newMessage(stream, e, 1))
+	}
+	return msgs, nil
+}
+
+// readOwnPending lists up to n entries this consumer holds from after, and
+// claims them again for itself, which counts a new delivery in Redis (so a
+// message that crashes its consumer every time is still counted) and
+// returns their data. Entries deleted from the stream meanwhile are
+// removed from the pending list.
+// It also returns the last pending ID it listed, "" when there were none.
+func (c *Consumer) readOwnPending(stream, after string, n int) ([]*Message, string, error) {
+	cmd := c.client.B().Xpending().Key(stream).Group(c.group).Start(after).End("+").Count(int64(n)).Consumer(c.cfg.name).Build()
+	rows, err := c.client.Do(c.hard, cmd).ToArray()
+	if err != nil {
+		return nil, "", wrapErr("xpending", stream+" "+c.group, err)
+	}
+	if len(rows) == 0 {
+		return nil, "", nil
+	}
+	ids := make([]string, 0, len(rows))
+	deliveries := make(map[string]int, len(rows))
+	for _, row := range rows {
+		cols, err := row.ToArray()
+		if err != nil || len(cols) < 4 {
+			return nil, "", wrapErr("xpending", stream+" "+c.group, fmt.Errorf("unexpected reply row"))
+		}
+		id, _ := cols[0].ToString()
+		count, _ := cols[3].AsInt64()
+		ids = append(ids, id)
+		deliveries[id] = int(count) + 1
+	}
+	claim := c.client.B().Xclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime("0").Id(ids...).Build()
+	entries, err := asEntries(c.client.Do(c.hard, claim))
+	if err != nil {
+		return nil, "", wrapErr("xclaim", stream+" "+c.group, err)
+	}
+	msgs := make([]*Message, 0, len(entries))
+	found := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if e.ID == "" || e.FieldValues == nil {
+			continue
+		}
+		found[e.ID] = true
+		msgs = append(msgs, newMessage(stream, e, deliveries[e.ID]))
+	}
+	var gone []string
+	for _, id := range ids {
+		if !found[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		// The data is gone (trimmed or deleted): nothing can handle it, and
+		// leaving it pending would hand it out forever.
+		c.log.Warn("redstream: pending entries no longer exist in the stream; acknowledging them", "stream", stream, "count", len(gone))
+		for _, id := range gone {
+			c.acks <- ackReq{stream: stream, id: id}
+		}
+	}
+	return msgs, ids[len(ids)-1], nil
+}
+
+// nextID returns the smallest entry ID after id, for an exclusive range
+// start that servers without "(" support understand too.
+func nextID(id string) string {
+	p, err := ParseID(id)
+	if err != nil {
+		return "+" // cannot happen for IDs Redis returned; end the range
+	}
+	if p.Seq == math.MaxUint64 {
+		return ID{Ms: p.Ms + 1}.String()
+	}
+	return ID{Ms: p.Ms, Seq: p.Seq + 1}.String()
+}
+
+// asEntries parses a reply holding stream entries (XRANGE, XCLAIM),
+// skipping the nil elements some servers return for deleted entries.
+func asEntries(r rueidis.RedisResult) ([]rueidis.XRangeSlice, error) {
+	arr, err := r.ToArray()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rueidis.XRangeSlice, 0, len(arr))
+	for i := range arr {
+		if arr[i].IsNil() {
+			continue
+		}
+		e, err := arr[i].AsXRangeSlice()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func newMessage(stream string, e rueidis.XRangeSlice, deliveries int) *Message {
+	fields := make([]Field, len(e.FieldValues))
+	for i, fv := range e.FieldValues {
+		fields[i] = Field{Name: fv.Field, Value: fv.Value}
+	}
+	return &Message{ID: e.ID, Stream: stream, Fields: fields, Deliveries: deliveries}
+}
+
+func (c *Consumer) dispatch(m *Message) {
+	c.handlers.Add(1)
+	c.inFlight.Add(1)
+	go c.handle(m)
+}
+
+func (c *Consumer) handle(m *Message) {
+	defer func() {
+		c.inFlight.Add(-1)
+		<-c.sem
+		c.handlers.Done()
+	}()
+	if err := c.call(m); err != nil {
+		c.failed.Add(1)
+		c.log.Warn("redstream: handler failed; the entry stays pending", "stream", m.Stream, "id", m.ID, "deliveries", m.Deliveries, "err", err)
+		return
+	}
+	c.handled.Add(1)
+	c.acks <- ackReq{stream: m.Stream, id: m.ID}
+}
+
+// PanicError is the error a handler's panic is turned into.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the goroutine's stack at the panic
+}
+
+// Error describes the panic value.
+func (e *PanicError) Error() string { return fmt.Sprintf("redstream: handler panicked: %v", e.Value) }
+
+func (c *Consumer) call(m *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return c.handler.Handle(c.handlerCx, m)
+}
+
+// ackLoop batches acknowledgements: an ID waits at most AckInterval, and
+// one XACK carries up to AckBatch IDs per stream. It returns after the
+// acks channel is closed and what it holds has been sent.
+func (c *Consumer) ackLoop(done chan<- struct{}) {
+	defer close(done)
+	pending := make(map[string][]string, len(c.cfg.streams))
+	count := 0
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	var retry backoff
+	flush := func() bool {
+		if count == 0 {
+			return true
+		}
+		cmds := make(rueidis.Commands, 0, len(pending))
+		streams := make([]string, 0, len(pending))
+		for s, ids := range pending {
+			for len(ids) > 0 {
+				k := min(len(ids), c.cfg.ackBatch)
+				cmds = append(cmds, c.client.B().Xack().Key(s).Group(c.group).Id(ids[:k]...).Build())
+				streams = append(streams, s)
+				ids = ids[k:]
+			}
+		}
+		ok := true
+		failed := make(map[string]bool)
+		for i, r := range c.client.DoMulti(c.hard, cmds...) {
+			n, err := r.AsInt64()
+			if err != nil {
+				ok = false
+				failed[streams[i]] = true
+				c.log.Error("redstream: acknowledging entries failed; will retry", "stream", streams[i], "err", err)
+				continue
+			}
+			c.acked.Add(n)
+		}
+		// Keep only the streams whose XACK failed; acking twice is harmless.
+		for s, ids := range pending {
+			if !failed[s] {
+				count -= len(ids)
+				delete(pending, s)
+			}
+		}
+		return ok
+	}
+	for {
+		select {
+		case a, open := <-c.acks:
+			if !open {
+				for attempt := 0; !flush() && attempt < 3 && c.hard.Err() == nil; attempt++ {
+					time.Sleep(retry.next())
+				}
+				if count > 0 {
+					c.log.Error("redstream: acknowledgements lost at shutdown; those entries will be delivered again", "count", count)
+				}
+				return
+			}
+			pending[a.stream] = append(pending[a.stream], a.id)
+			count++
+			if count >= c.cfg.ackBatch {
+				if flush() {
+					retry.reset()
+				}
+			} else if !armed {
+				timer.Reset(c.cfg.ackInterval)
+				armed = true
+			}
+		case <-timer.C:
+			armed = false
+			if flush() {
+				retry.reset()
+			} else if c.hard.Err() == nil {
+				timer.Reset(retry.next())
+				armed = true
+			}
+		}
+	}
+}
+
+// sleep waits d, or until the consumer is stopped or closed; it reports
+// whether the full wait elapsed.
+func (c *Consumer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stopping:
+		return false
+	case <-c.hard.Done():
+		return false
+	}
+}
+
+// backoff yields exponentially growing waits with full jitter, from 50ms
+// up to 5s. The zero value is ready to use.
+type backoff struct{ attempt int }
+
+const (
+	backoffBase = 50 * time.Millisecond
+	backoffMax  = 5 * time.Second
+)
+
+func (b *backoff) peek() time.Duration {
+	d := backoffBase << min(b.attempt, 16)
+	return min(d, backoffMax)
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.peek()
+	b.attempt++
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.attempt = 0 }

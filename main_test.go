@@ -1,0 +1,28 @@
+package redstream_test
+
+import (
+	"os"
+	"testing"
+)
+
+var processTempDir string
+
+func tempDirForProcess() string {
+	if processTempDir == "" {
+		d, err := os.MkdirTemp("", "redstream-test-")
+		if err != nil {
+			panic(err)
+		}
+		processTempDir = d
+	}
+	return processTempDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	runCleanups()
+	if processTempDir != "" {
+		os.RemoveAll(processTempDir)
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,216 @@
+package redstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// batchChunk is how many XADDs PublishBatch sends in one pipeline.
+const batchChunk = 1024
+
+// Publisher appends entries to streams with XADD. It is safe for
+// concurrent use: calls from many goroutines are pipelined together on
+// the client's shared connection, so they share round trips instead of
+// waiting for one each. A Publisher holds no resources of its own; it does
+// not close the client.
+type Publisher struct {
+	client rueidis.Client
+	maxLen int64
+	maxAge time.Duration
+	now    func() time.Time
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher) error
+
+// MaxLen trims each stream written to approximately n entries (XADD
+// MAXLEN ~ n): Redis removes whole macro nodes of the oldest entries, so a
+// stream may hold somewhat more than n. Trimming removes entries whether
+// or not every group has read them; size n for the longest consumer
+// outage you must survive. The default is no trimming.
+func MaxLen(n int64) PublisherOption {
+	return func(p *Publisher) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: MaxLen must be positive, got %d", ErrInvalidOption, n)
+		}
+		p.maxLen = n
+		return nil
+	}
+}
+
+// MaxAge trims entries older than d from each stream written to (XADD
+// MINID ~ now-d), approximately, as MaxLen does. Trimming removes entries
+// whether or not every group has read them. The default is no trimming.
+func MaxAge(d time.Duration) PublisherOption {
+	return func(p *Publisher) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("%w: MaxAge must be at least 1ms, got %v", ErrInvalidOption, d)
+		}
+		p.maxAge = d
+		return nil
+	}
+}
+
+// NewPublisher returns a Publisher that writes through client. Without
+// options it never trims: entries stay until something else removes them.
+func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	p := &Publisher{client: client, now: time.Now}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, err
+		}
+	}
+	if p.maxLen > 0 && p.maxAge > 0 {
+		return nil, fmt.Errorf("%w: MaxLen and MaxAge cannot be combined", ErrInvalidOption)
+	}
+	return p, nil
+}
+
+// Publish appends one entry with the given fields, in order, to stream
+// and returns the ID Redis assigned. The stream is created if missing.
+// It returns an error matching ErrNoFields for an empty entry,
+// ErrNotStream when the key holds another type, and ErrUnreachable when
+// the server cannot be reached; ctx bounds the wait.
+func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
+	cmd, err := p.xadd(stream, fields)
+	if err != nil {
+		return "", err
+	}
+	id, err := p.client.Do(ctx, cmd).ToString()
+	if err != nil {
+		return "", wrapErr("xadd", stream, err)
+	}
+	return id, nil
+}
+
+// Entry is one entry for PublishBatch.
+type Entry struct {
+	Stream string
+	Fields []Field
+}
+
+// BatchError reports the entries of a PublishBatch call that failed. Errs
+// has one element per entry, nil for those that were written.
+type BatchError struct {
+	Errs []error
+}
+
+// Error summarises how many entries failed and the first failure.
+func (e *BatchError) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	return fmt.Sprintf("redstream: publish batch: %d of %d entries failed, first: %v", n, len(e.Errs), first)
+}
+
+// Unwrap returns the individual failures, so errors.Is finds a sentinel
+// if any entry failed with it.
+func (e *BatchError) Unwrap() []error {
+	var errs []error
+	for _, err := range e.Errs {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// PublishBatch appends many entries, possibly to different streams, in
+// pipelines of up to 1024 commands, and returns their IDs in order. Entries
+// to one stream keep their relative order. If some entries fail, the
+// returned IDs are "" for those, and the error is a *BatchError. An
+// invalid entry (no fields) fails the call before anything is sent.
+func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	cmds := make(rueidis.Commands, 0, min(len(entries), batchChunk))
+	ids := make([]string, len(entries))
+	var errs []error
+	for start := 0; start < len(entries); start += batchChunk {
+		end := min(start+batchChunk, len(entries))
+		cmds = cmds[:0]
+		for _, e := range entries[start:end] {
+			cmd, err := p.xadd(e.Stream, e.Fields)
+			if err != nil {
+				return nil, err
+			}
+			cmds = append(cmds, cmd)
+		}
+		for i, r := range p.client.DoMulti(ctx, cmds...) {
+			id, err := r.ToString()
+			if err != nil {
+				if errs == nil {
+					errs = make([]error, len(entries))
+				}
+				errs[start+i] = wrapErr("xadd", entries[start+i].Stream, err)
+				continue
+			}
+			ids[start+i] = id
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for i := range ids { // entries never sent because ctx ended
+		if ids[i] == "" && (errs == nil || errs[i] == nil) {
+			if errs == nil {
+				errs = make([]error, len(entries))
+			}
+			errs[i] = wrapErr("xadd", entries[i].Stream, ctx.Err())
+		}
+	}
+	if errs != nil {
+		return ids, &BatchError{Errs: errs}
+	}
+	return ids, nil
+}
+
+var errEmptyStream = errors.New("empty stream name")
+
+func (p *Publisher) xadd(stream string, fields []Field) (rueidis.Completed, error) {
+	if stream == "" {
+		return rueidis.Completed{}, &Error{Op: "xadd", Kind: ErrInvalidOption, Err: errEmptyStream}
+	}
+	if len(fields) == 0 {
+		return rueidis.Completed{}, &Error{Op: "xadd", Key: stream, Kind: ErrNoFields}
+	}
+	key := p.client.B().Xadd().Key(stream)
+	switch {
+	case p.maxLen > 0:
+		return withFields(key.Maxlen().Almost().Threshold(strconv.FormatInt(p.maxLen, 10)).Id("*").FieldValue(), fields), nil
+	case p.maxAge > 0:
+		minID := strconv.FormatInt(p.now().Add(-p.maxAge).UnixMilli(), 10)
+		return withFields(key.Minid().Almost().Threshold(minID).Id("*").FieldValue(), fields), nil
+	default:
+		return withFields(key.Id("*").FieldValue(), fields), nil
+	}
+}
+
+// fieldAdder is the part of rueidis' XADD builder that takes field/value
+// pairs; naming it lets one helper serve every trimming variant.
+type fieldAdder[B any] interface {
+	FieldValue(field, value string) B
+	Build() rueidis.Completed
+}
+
+func withFields[B fieldAdder[B]](b B, fields []Field) rueidis.Completed {
+	for _, f := range fields {
+		b = b.FieldValue(f.Name, f.Value)
+	}
+	return b.Build()
+}
