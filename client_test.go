@@ -1,0 +1,168 @@
+package redstream_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redstream-go/redstream"
+)
+
+func TestParseURLRejectsBadURLsWithoutLeakingPasswords(t *testing.T) {
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"empty", "", "empty URL"},
+		{"no scheme", "localhost:6379", "unsupported scheme"},
+		{"wrong scheme", "http://localhost:6379", "unsupported scheme"},
+		{"no host", "redis://", "missing host"},
+		{"bad port", "redis://localhost:abc", "cannot parse"},
+		{"port out of range", "redis://localhost:70000", "port"},
+		{"bad db", "redis://localhost:6379/x", "database"},
+		{"nested path", "redis://localhost:6379/1/2", "database"},
+		{"password hidden", "redis://user:s3cret@localhost:6379/x", "database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := redstream.ParseURL(tc.url)
+			if !errors.Is(err, redstream.ErrInvalidURL) {
+				t.Fatalf("ParseURL(%q) error = %v, want ErrInvalidURL", tc.url, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q leaks the password", err)
+			}
+		})
+	}
+}
+
+func TestParseURLAcceptsRedisAndRediss(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		addr string
+		db   int
+		user string
+		tls  bool
+	}{
+		{"redis://localhost:6380/2", "localhost:6380", 2, "", false},
+		{"redis://u:p@127.0.0.1", "127.0.0.1:6379", 0, "u", false},
+		{"rediss://cache.example:6390/0", "cache.example:6390", 0, "", true},
+	} {
+		opt, err := redstream.ParseURL(tc.url)
+		if err != nil {
+			t.Fatalf("ParseURL(%q): %v", tc.url, err)
+		}
+		if opt.InitAddress[0] != tc.addr || opt.SelectDB != tc.db || opt.Username != tc.user || (opt.TLSConfig != nil) != tc.tls {
+			t.Errorf("ParseURL(%q) = addr %v db %d user %q tls %v", tc.url, opt.InitAddress, opt.SelectDB, opt.Username, opt.TLSConfig != nil)
+		}
+	}
+}
+
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"redis://localhost:6379/0", "rediss://u:p@h:1/2", "redis://", "http://x", "redis://[::1]:6379", "%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		opt, err := redstream.ParseURL(s)
+		if err != nil {
+			if !errors.Is(err, redstream.ErrInvalidURL) {
+				t.Fatalf("ParseURL(%q) error %v does not match ErrInvalidURL", s, err)
+			}
+			return
+		}
+		if len(opt.InitAddress) == 0 {
+			t.Fatalf("ParseURL(%q) accepted a URL without an address", s)
+		}
+	})
+}
+
+func TestDialConnectsAndAnswers(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	if err := c.Do(ctxT(t, 5*time.Second), c.B().Ping().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDialRefusedPortFailsFastWithErrUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	_, err = redstream.Dial(ctxT(t, 30*time.Second), "redis://"+addr, redstream.DialTimeout(2*time.Second))
+	if !errors.Is(err, redstream.ErrUnreachable) {
+		t.Fatalf("Dial to a closed port: error = %v, want ErrUnreachable", err)
+	}
+}
+
+func TestDialSilentServerTimesOut(t *testing.T) {
+	// A server that accepts connections and never answers must not hang Dial.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := redstream.Dial(context.Background(), "redis://"+l.Addr().String(), redstream.DialTimeout(300*time.Millisecond))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, redstream.ErrUnreachable) {
+			t.Fatalf("error = %v, want ErrUnreachable", err)
+		}
+		if !strings.Contains(err.Error(), "timeout") {
+			t.Errorf("error %q does not say it timed out", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Dial did not return although its timeout was 300ms")
+	}
+}
+
+func TestDialHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := redstream.Dial(ctx, "redis://127.0.0.1:1")
+	if err == nil {
+		t.Fatal("Dial with a canceled context succeeded")
+	}
+}
+
+func TestDialOptionsValidate(t *testing.T) {
+	for name, opt := range map[string]redstream.DialOption{
+		"zero timeout":   redstream.DialTimeout(0),
+		"empty CA":       redstream.TLSCAFile(""),
+		"half cert":      redstream.TLSClientCert("c.pem", ""),
+		"nil tls config": redstream.WithTLSConfig(nil),
+	} {
+		if _, err := redstream.Dial(context.Background(), "redis://127.0.0.1:1", opt); !errors.Is(err, redstream.ErrInvalidOption) {
+			t.Errorf("%s: error = %v, want ErrInvalidOption", name, err)
+		}
+	}
+	_, err := redstream.Dial(context.Background(), "rediss://127.0.0.1:1", redstream.TLSCAFile("/nonexistent/ca.pem"))
+	if !errors.Is(err, redstream.ErrInvalidOption) {
+		t.Errorf("missing CA file: error = %v, want ErrInvalidOption", err)
+	}
+}
