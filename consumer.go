@@ -21,8 +21,7 @@ import (
 const (
 	// DefaultConcurrency is how many handlers a Consumer runs at once.
 	DefaultConcurrency = 64
-	// DefaultBlock bounds each XREADGROUP wait for new entries, and so how
-	// long Shutdown may wait for the read in progress to return.
+	// DefaultBlock bounds each XREADGROUP wait for new entries.
 	DefaultBlock = time.Second
 	// DefaultAckInterval is the longest an acknowledgement waits to be
 	// batched with others before it is sent.
@@ -87,9 +86,10 @@ func BatchSize(n int) ConsumerOption {
 	}
 }
 
-// Block sets how long one XREADGROUP waits for new entries (default
-// DefaultBlock). It is always bounded: Shutdown waits at most this long for
-// the read in progress. It must be between 1ms and 1 minute.
+// Block sets how long one XREADGROUP waits for new entries before it is
+// sent again (default DefaultBlock). It is never unbounded; Shutdown and
+// Close interrupt a waiting read at once. It must be between 1ms and 1
+// minute.
 func Block(d time.Duration) ConsumerOption {
 	return func(c *consumerConfig) error {
 		if d < time.Millisecond || d > time.Minute {
@@ -194,6 +194,8 @@ type Consumer struct {
 	finished  bool
 	stopOnce  sync.Once
 	stopping  chan struct{}   // closed: read no more
+	readCtx   context.Context // canceled with stopping: interrupts a blocked read
+	readStop  context.CancelFunc
 	hard      context.Context // canceled by Close: abandon everything
 	hardStop  context.CancelFunc
 	done      chan struct{} // closed when Run returns
@@ -257,6 +259,7 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
 	hard, hardStop := context.WithCancel(context.Background())
+	readCtx, readStop := context.WithCancel(hard)
 	c := &Consumer{
 		client:   client,
 		group:    group,
@@ -266,6 +269,8 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		stopping: make(chan struct{}),
 		hard:     hard,
 		hardStop: hardStop,
+		readCtx:  readCtx,
+		readStop: readStop,
 		done:     make(chan struct{}),
 		sem:      make(chan struct{}, cfg.concurrency),
 		acks:     make(chan ackReq, 2*cfg.concurrency),
@@ -422,7 +427,10 @@ func (c *Consumer) Close() error {
 }
 
 func (c *Consumer) stop() {
-	c.stopOnce.Do(func() { close(c.stopping) })
+	c.stopOnce.Do(func() {
+		close(c.stopping)
+		c.readStop()
+	})
 }
 
 func (c *Consumer) createGroup(ctx context.Context, stream string) error {
@@ -467,18 +475,19 @@ func (c *Consumer) release(n int) {
 // It returns an error only for what retrying cannot fix.
 func (c *Consumer) readLoop(stream string) error {
 	log := c.log.With("stream", stream)
-	resume := "-" // entries held by this consumer's name from an earlier run
+	resume := "-"  // entries held by this consumer's name from an earlier run
+	lastSeen := "" // the highest ID handed to a handler
 	var retry backoff
 	for {
 		n := c.acquire(c.cfg.batch)
 		if n == 0 {
-			return nil
+			break
 		}
 		var msgs []*Message
 		var err error
 		if resume != "" {
 			var last string
-			msgs, last, err = c.readOwnPending(stream, resume, n)
+			msgs, last, err = c.readOwnPending(c.hard, stream, resume, n)
 			if err == nil {
 				if last == "" {
 					resume = "" // all resumed: read new entries from now on
@@ -491,8 +500,8 @@ func (c *Consumer) readLoop(stream string) error {
 		}
 		if err != nil {
 			c.release(n)
-			if c.hard.Err() != nil {
-				return nil
+			if c.readCtx.Err() != nil {
+				break // stopping: the read was interrupted on purpose
 			}
 			switch {
 			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth):
@@ -501,40 +510,74 @@ func (c *Consumer) readLoop(stream string) error {
 				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)
 				if cerr := c.createGroup(c.hard, stream); cerr != nil {
 					log.Error("redstream: re-creating consumer group failed", "err", cerr)
-					if !c.sleep(retry.next()) {
-						return nil
-					}
+					c.sleep(retry.next())
 				}
-				continue
 			default:
 				log.Error("redstream: reading the stream failed; retrying", "err", err, "retry_in", retry.peek())
-				if !c.sleep(retry.next()) {
-					return nil
-				}
-				continue
+				c.sleep(retry.next())
 			}
+			continue
 		}
 		retry.reset()
-		for i, m := range msgs {
-			if i >= n { // more than asked for: wait for a slot, do not drop it
-				select {
-				case c.sem <- struct{}{}:
-				case <-c.hard.Done():
-					return nil
-				}
-			}
-			c.dispatch(m)
+		if !c.dispatchAll(msgs, n) {
+			return nil
 		}
-		if len(msgs) < n {
-			c.release(n - len(msgs))
+		if len(msgs) > 0 {
+			lastSeen = msgs[len(msgs)-1].ID
 		}
 	}
+	if c.hard.Err() != nil || resume != "" {
+		return nil
+	}
+	// Reading stopped, possibly interrupting a read the server had already
+	// answered: entries it handed over are in this consumer's pending list
+	// with IDs above any seen. Handle them now rather than strand them.
+	from := "-"
+	if lastSeen != "" {
+		from = nextID(lastSeen)
+	}
+	for {
+		msgs, last, err := c.readOwnPending(c.hard, stream, from, c.cfg.batch)
+		if err != nil {
+			if c.hard.Err() == nil {
+				log.Error("redstream: checking for entries delivered during shutdown failed; they stay pending", "err", err)
+			}
+			return nil
+		}
+		if last == "" {
+			return nil
+		}
+		if !c.dispatchAll(msgs, 0) {
+			return nil
+		}
+		from = nextID(last)
+	}
+}
+
+// dispatchAll starts a handler for each message. The first held of them
+// already have a slot; the rest wait for one. It reports false when the
+// consumer was closed while waiting.
+func (c *Consumer) dispatchAll(msgs []*Message, held int) bool {
+	for i, m := range msgs {
+		if i >= held {
+			select {
+			case c.sem <- struct{}{}:
+			case <-c.hard.Done():
+				return false // the held slots all went to dispatched messages
+			}
+		}
+		c.dispatch(m)
+	}
+	if len(msgs) < held {
+		c.release(held - len(msgs))
+	}
+	return true
 }
 
 func (c *Consumer) readNew(stream string, n int) ([]*Message, error) {
 	cmd := c.client.B().Xreadgroup().Group(c.group, c.cfg.name).Count(int64(n)).
 		Block(c.cfg.block.Milliseconds()).Streams().Key(stream).Id(">").Build()
-	res, err := c.client.Do(c.hard, cmd).AsXReadSlices()
+	res, err := c.client.Do(c.readCtx, cmd.UnblockOnCancel()).AsXReadSlices()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
 			return nil, nil // the block timed out
@@ -555,9 +598,9 @@ func (c *Consumer) readNew(stream string, n int) ([]*Message, error) {
 // returns their data. Entries deleted from the stream meanwhile are
 // removed from the pending list.
 // It also returns the last pending ID it listed, "" when there were none.
-func (c *Consumer) readOwnPending(stream, after string, n int) ([]*Message, string, error) {
+func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n int) ([]*Message, string, error) {
 	cmd := c.client.B().Xpending().Key(stream).Group(c.group).Start(after).End("+").Count(int64(n)).Consumer(c.cfg.name).Build()
-	rows, err := c.client.Do(c.hard, cmd).ToArray()
+	rows, err := c.client.Do(ctx, cmd).ToArray()
 	if err != nil {
 		return nil, "", wrapErr("xpending", stream+" "+c.group, err)
 	}
@@ -577,7 +620,7 @@ func (c *Consumer) readOwnPending(stream, after string, n int) ([]*Message, stri
 		deliveries[id] = int(count) + 1
 	}
 	claim := c.client.B().Xclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime("0").Id(ids...).Build()
-	entries, err := asEntries(c.client.Do(c.hard, claim))
+	entries, err := asEntries(c.client.Do(ctx, claim))
 	if err != nil {
 		return nil, "", wrapErr("xclaim", stream+" "+c.group, err)
 	}
