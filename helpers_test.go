@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,10 +57,17 @@ func runCleanups() {
 	}
 }
 
-// key returns a key unique to the test, so tests can share a server.
+var (
+	runIDs sync.Map // *testing.T -> int64
+	runSeq atomic.Int64
+)
+
+// key returns a key unique to the test run (also under -count=N), so
+// tests can share a server.
 func key(t *testing.T, suffix string) string {
+	id, _ := runIDs.LoadOrStore(t, runSeq.Add(1))
 	name := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name())
-	return fmt.Sprintf("test:%s:%s", name, suffix)
+	return fmt.Sprintf("test:%s:%d:%s", name, id, suffix)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
