@@ -284,3 +284,72 @@ func (cfg *dialConfig) tlsConfig(base *tls.Config) (*tls.Config, error) {
 	}
 	return t, nil
 }
+
+// ServerInfo names the server software and version behind a client.
+type ServerInfo struct {
+	Name    string // "redis", "valkey", or "" when unknown
+	Version string // as the server reports it, "" when unknown
+	major   int
+	minor   int
+}
+
+// String formats the name and version, e.g. "redis 7.0.15".
+func (s ServerInfo) String() string {
+	if s.Version == "" {
+		return "unknown server"
+	}
+	return s.Name + " " + s.Version
+}
+
+// Known reports whether the version could be read.
+func (s ServerInfo) Known() bool { return s.Version != "" }
+
+// AtLeast reports whether the server is Redis major.minor or newer (or a
+// Redis-compatible server claiming that). An unknown version is assumed
+// recent: commands are tried and their errors reported.
+func (s ServerInfo) AtLeast(major, minor int) bool {
+	if !s.Known() {
+		return true
+	}
+	return s.major > major || s.major == major && s.minor >= minor
+}
+
+// ServerVersion reads the server's name and version from INFO server.
+// Valkey reports the Redis version it is compatible with, which is the
+// one compared by AtLeast.
+func ServerVersion(ctx context.Context, client rueidis.Client) (ServerInfo, error) {
+	txt, err := client.Do(ctx, client.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return ServerInfo{}, wrapErr("info server", "", err)
+	}
+	info := ServerInfo{Name: "redis"}
+	for _, line := range strings.Split(txt, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "redis_version":
+			info.Version = v
+		case "server_name":
+			info.Name = v
+		case "valkey_version":
+			info.Name = "valkey"
+		}
+	}
+	if info.Version == "" {
+		return ServerInfo{}, nil
+	}
+	parts := strings.SplitN(info.Version, ".", 3)
+	info.major, _ = strconv.Atoi(parts[0])
+	if len(parts) > 1 {
+		info.minor, _ = strconv.Atoi(parts[1])
+	}
+	return info, nil
+}
+
+// serverInfo is ServerVersion that treats failure as an unknown version.
+func serverInfo(ctx context.Context, client rueidis.Client) ServerInfo {
+	s, _ := ServerVersion(ctx, client)
+	return s
+}

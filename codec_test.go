@@ -3,6 +3,7 @@ package redstream_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,11 +37,20 @@ func TestJSONRoundTripThroughRedis(t *testing.T) {
 	if o := <-got; o.ID != 1 || len(o.Items) != 2 {
 		t.Fatalf("decoded %+v", o)
 	}
+	waitFor(t, 10*time.Second, "2 dead letters", func() bool { return cons.Stats().DeadLettered == 2 })
 	if st := cons.Stats(); st.Handled != 1 || st.Failed != 2 {
 		t.Fatalf("stats %+v: undecodable entries must fail, not reach the handler", st)
 	}
-	if p := pendingCount(t, c, stream, "g"); p != 2 {
-		t.Fatalf("pending = %d, want the 2 undecodable entries", p)
+	if p := pendingCount(t, c, stream, "g"); p != 0 {
+		t.Fatalf("pending = %d, want 0: undecodable entries go to the dead-letter stream", p)
+	}
+	dlq, _ := redstream.NewDeadLetterQueue(c, stream, "")
+	dead, err := dlq.List(ctxT(t, 5*time.Second), "-", "+", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 2 || dead[0].Deliveries != 1 || !strings.Contains(dead[0].Error, "decode") {
+		t.Fatalf("dead letters %+v, want the 2 undecodable entries after one delivery", dead)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream/internal/backoff"
 )
 
 // Consumer defaults.
@@ -28,6 +29,19 @@ const (
 	DefaultAckInterval = 2 * time.Millisecond
 	// DefaultAckBatch is the most entry IDs sent in one XACK.
 	DefaultAckBatch = 1024
+	// DefaultClaimMinIdle is how long an entry must have sat with another
+	// consumer, untouched, before this one takes it over.
+	DefaultClaimMinIdle = 30 * time.Second
+	// DefaultMaxDeliveries is how many deliveries an entry gets before it
+	// goes to the dead-letter stream.
+	DefaultMaxDeliveries = 5
+	// DefaultRetryBase and DefaultRetryMax bound the wait before a failed
+	// entry is handled again: it doubles from the base up to the max.
+	DefaultRetryBase = time.Second
+	DefaultRetryMax  = time.Minute
+	// DefaultDeleteIdleConsumers is how long a consumer without pending
+	// entries may stay silent before it is removed from the group.
+	DefaultDeleteIdleConsumers = 24 * time.Hour
 )
 
 // ConsumerOption configures a Consumer.
@@ -43,6 +57,13 @@ type consumerConfig struct {
 	ackBatch    int
 	logger      *slog.Logger
 	streams     []string
+
+	claimMinIdle  time.Duration
+	claimInterval time.Duration
+	maxDeliveries int
+	retry         backoff.Policy
+	deadSuffix    string
+	deleteIdle    time.Duration
 }
 
 // Name sets the consumer's name in the group. A stable name (a pod or
@@ -155,6 +176,88 @@ func AlsoStreams(streams ...string) ConsumerOption {
 	}
 }
 
+// ClaimMinIdle sets how long an entry must have been held by another
+// consumer without progress before this consumer takes it over with
+// XAUTOCLAIM (default DefaultClaimMinIdle). A consumer keeps the entries
+// it is still handling fresh, so a slow handler is not raced; only
+// entries of dead or stalled consumers become idle this long.
+func ClaimMinIdle(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < 10*time.Millisecond {
+			return fmt.Errorf("%w: ClaimMinIdle must be at least 10ms, got %v", ErrInvalidOption, d)
+		}
+		c.claimMinIdle = d
+		return nil
+	}
+}
+
+// ClaimInterval sets how often the consumer looks for idle entries to take
+// over (default: half of ClaimMinIdle, at most 10s).
+func ClaimInterval(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("%w: ClaimInterval must be at least 1ms, got %v", ErrInvalidOption, d)
+		}
+		c.claimInterval = d
+		return nil
+	}
+}
+
+// MaxDeliveries sets after how many deliveries an entry whose handler
+// still fails goes to the dead-letter stream (default
+// DefaultMaxDeliveries). 0 means retry forever.
+func MaxDeliveries(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 0 {
+			return fmt.Errorf("%w: MaxDeliveries must not be negative, got %d", ErrInvalidOption, n)
+		}
+		c.maxDeliveries = n
+		return nil
+	}
+}
+
+// RetryBackoff sets the wait before a failed entry is handled again: base
+// after the first failure, doubling after each further one, at most max,
+// with random jitter in the upper half (defaults DefaultRetryBase and
+// DefaultRetryMax). The retry keeps the entry's ID: it is claimed again
+// from the pending list, not re-added.
+func RetryBackoff(base, max time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if base <= 0 || max < base {
+			return fmt.Errorf("%w: RetryBackoff needs 0 < base <= max, got %v, %v", ErrInvalidOption, base, max)
+		}
+		c.retry = backoff.Policy{Base: base, Max: max}
+		return nil
+	}
+}
+
+// DeadLetterSuffix sets what is appended to a stream's key to name its
+// dead-letter stream (default DefaultDeadLetterSuffix, ":dead").
+func DeadLetterSuffix(suffix string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if suffix == "" {
+			return fmt.Errorf("%w: empty dead-letter suffix", ErrInvalidOption)
+		}
+		c.deadSuffix = suffix
+		return nil
+	}
+}
+
+// DeleteIdleConsumers sets after how long without activity another
+// consumer of the group that holds no pending entries is removed from
+// the group (default DefaultDeleteIdleConsumers; 0 never removes). A
+// consumer that still holds entries is never removed: its entries are
+// taken over first.
+func DeleteIdleConsumers(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < 0 {
+			return fmt.Errorf("%w: DeleteIdleConsumers must not be negative, got %v", ErrInvalidOption, d)
+		}
+		c.deleteIdle = d
+		return nil
+	}
+}
+
 // WithLogger sets the logger for what the consumer's background work
 // cannot return as an error: failed handlers, lost connections, re-created
 // groups. The default discards everything.
@@ -205,10 +308,22 @@ type Consumer struct {
 	acks     chan ackReq
 	handlers sync.WaitGroup
 
-	handled  atomic.Int64
-	failed   atomic.Int64
-	acked    atomic.Int64
-	inFlight atomic.Int64
+	leases leaseSet // entries this consumer is handling or will retry
+
+	retryMu     sync.Mutex
+	retryTimers map[*Message]*time.Timer
+	retryDue    []*Message
+	retryKick   chan struct{}
+
+	server ServerInfo
+
+	handled      atomic.Int64
+	failed       atomic.Int64
+	acked        atomic.Int64
+	inFlight     atomic.Int64
+	retried      atomic.Int64
+	reclaimed    atomic.Int64
+	deadLettered atomic.Int64
 }
 
 type ackReq struct {
@@ -236,6 +351,12 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		ackInterval: DefaultAckInterval,
 		ackBatch:    DefaultAckBatch,
 		streams:     []string{stream},
+
+		claimMinIdle:  DefaultClaimMinIdle,
+		maxDeliveries: DefaultMaxDeliveries,
+		retry:         backoff.Policy{Base: DefaultRetryBase, Max: DefaultRetryMax},
+		deadSuffix:    DefaultDeadLetterSuffix,
+		deleteIdle:    DefaultDeleteIdleConsumers,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -254,6 +375,14 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 	}
 	if cfg.batch == 0 {
 		cfg.batch = cfg.concurrency
+	}
+	if cfg.claimInterval == 0 {
+		cfg.claimInterval = min(cfg.claimMinIdle/2, 10*time.Second)
+	}
+	for _, s := range cfg.streams {
+		if seen[s+cfg.deadSuffix] {
+			return nil, fmt.Errorf("%w: stream %q is also the dead-letter stream of %q", ErrInvalidOption, s+cfg.deadSuffix, s)
+		}
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -274,6 +403,10 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		done:     make(chan struct{}),
 		sem:      make(chan struct{}, cfg.concurrency),
 		acks:     make(chan ackReq, 2*cfg.concurrency),
+
+		leases:      leaseSet{m: make(map[leaseKey]struct{})},
+		retryTimers: make(map[*Message]*time.Timer),
+		retryKick:   make(chan struct{}, 1),
 	}
 	return c, nil
 }
@@ -293,6 +426,10 @@ type ConsumerStats struct {
 	Failed   int64 // handlers that returned an error or panicked
 	Acked    int64 // entries Redis confirmed as acknowledged
 	InFlight int64 // handlers running now
+
+	Retried      int64 // failed entries claimed back for another attempt
+	Reclaimed    int64 // entries taken over from other consumers
+	DeadLettered int64 // entries moved to the dead-letter stream
 }
 
 // Stats returns the consumer's counters. It is cheap and safe to call at
@@ -303,6 +440,10 @@ func (c *Consumer) Stats() ConsumerStats {
 		Failed:   c.failed.Load(),
 		Acked:    c.acked.Load(),
 		InFlight: c.inFlight.Load(),
+
+		Retried:      c.retried.Load(),
+		Reclaimed:    c.reclaimed.Load(),
+		DeadLettered: c.deadLettered.Load(),
 	}
 }
 
@@ -342,6 +483,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 
 	setup, cancelSetup := context.WithCancel(ctx)
 	stopSetup := context.AfterFunc(c.hard, cancelSetup)
+	c.server = serverInfo(setup, c.client)
 	for _, s := range c.cfg.streams {
 		if err := c.createGroup(setup, s); err != nil {
 			stopSetup()
@@ -358,6 +500,13 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 
 	ackDone := make(chan struct{})
 	go c.ackLoop(ackDone)
+	var background sync.WaitGroup
+	background.Add(2)
+	go func() { defer background.Done(); c.retryLoop() }()
+	go func() { defer background.Done(); c.reclaimLoop() }()
+	leaseDone := make(chan struct{})
+	leaseStop := make(chan struct{})
+	go c.leaseLoop(leaseStop, leaseDone)
 
 	var readers sync.WaitGroup
 	errs := make([]error, len(c.cfg.streams))
@@ -372,7 +521,11 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		}()
 	}
 	readers.Wait()
+	background.Wait()
+	c.dropRetries()
 	c.handlers.Wait()
+	close(leaseStop)
+	<-leaseDone
 	close(c.acks)
 	<-ackDone
 
@@ -477,7 +630,7 @@ func (c *Consumer) readLoop(stream string) error {
 	log := c.log.With("stream", stream)
 	resume := "-"  // entries held by this consumer's name from an earlier run
 	lastSeen := "" // the highest ID handed to a handler
-	var retry backoff
+	retry := backoff.Counter{Policy: connBackoff}
 	for {
 		n := c.acquire(c.cfg.batch)
 		if n == 0 {
@@ -510,15 +663,15 @@ func (c *Consumer) readLoop(stream string) error {
 				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)
 				if cerr := c.createGroup(c.hard, stream); cerr != nil {
 					log.Error("redstream: re-creating consumer group failed", "err", cerr)
-					c.sleep(retry.next())
+					c.sleep(retry.Next())
 				}
 			default:
-				log.Error("redstream: reading the stream failed; retrying", "err", err, "retry_in", retry.peek())
-				c.sleep(retry.next())
+				log.Error("redstream: reading the stream failed; retrying", "err", err, "retry_in", retry.Peek())
+				c.sleep(retry.Next())
 			}
 			continue
 		}
-		retry.reset()
+		retry.Reset()
 		if !c.dispatchAll(msgs, n) {
 			return nil
 		}
@@ -704,13 +857,48 @@ func (c *Consumer) handle(m *Message) {
 		<-c.sem
 		c.handlers.Done()
 	}()
-	if err := c.call(m); err != nil {
-		c.failed.Add(1)
-		c.log.Warn("redstream: handler failed; the entry stays pending", "stream", m.Stream, "id", m.ID, "deliveries", m.Deliveries, "err", err)
+	log := c.log.With("stream", m.Stream, "id", m.ID, "deliveries", m.Deliveries)
+	if max := c.cfg.maxDeliveries; max > 0 && m.Deliveries > max {
+		// Delivered more often than allowed without an outcome: its earlier
+		// consumers died or stalled while handling it. Do not try again.
+		c.leases.remove(m)
+		c.toDeadLetter(m, fmt.Errorf("delivered %d times, more than MaxDeliveries %d, without being handled (consumers died or stalled on it)", m.Deliveries, max), log)
 		return
 	}
-	c.handled.Add(1)
-	c.acks <- ackReq{stream: m.Stream, id: m.ID}
+	c.leases.add(m)
+	err := c.call(m)
+	if err == nil {
+		c.leases.remove(m)
+		c.handled.Add(1)
+		c.acks <- ackReq{stream: m.Stream, id: m.ID}
+		return
+	}
+	c.failed.Add(1)
+	switch max := c.cfg.maxDeliveries; {
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrDecode):
+		c.leases.remove(m)
+		log.Warn("redstream: handler failed permanently; dead-lettering the entry", "err", err)
+		c.toDeadLetter(m, err, log)
+	case max > 0 && m.Deliveries >= max:
+		c.leases.remove(m)
+		log.Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", "err", err)
+		c.toDeadLetter(m, err, log)
+	default:
+		delay := c.cfg.retry.Delay(m.Deliveries - 1)
+		log.Warn("redstream: handler failed; will retry", "err", err, "retry_in", delay)
+		c.scheduleRetry(m, delay) // keeps the lease while waiting
+	}
+}
+
+func (c *Consumer) toDeadLetter(m *Message, cause error, log *slog.Logger) {
+	moved, err := c.deadLetter(c.hard, m, cause)
+	switch {
+	case err != nil:
+		// It stays pending and comes back through a retry or a reclaim.
+		log.Error("redstream: dead-lettering failed; the entry stays pending", "err", err)
+	case moved:
+		c.deadLettered.Add(1)
+	}
 }
 
 // PanicError is the error a handler's panic is turned into.
@@ -741,7 +929,7 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
-	var retry backoff
+	retry := backoff.Counter{Policy: connBackoff}
 	flush := func() bool {
 		if count == 0 {
 			return true
@@ -782,7 +970,7 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 		case a, open := <-c.acks:
 			if !open {
 				for attempt := 0; !flush() && attempt < 3 && c.hard.Err() == nil; attempt++ {
-					time.Sleep(retry.next())
+					time.Sleep(retry.Next())
 				}
 				if count > 0 {
 					c.log.Error("redstream: acknowledgements lost at shutdown; those entries will be delivered again", "count", count)
@@ -793,7 +981,7 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 			count++
 			if count >= c.cfg.ackBatch {
 				if flush() {
-					retry.reset()
+					retry.Reset()
 				}
 			} else if !armed {
 				timer.Reset(c.cfg.ackInterval)
@@ -802,14 +990,16 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 		case <-timer.C:
 			armed = false
 			if flush() {
-				retry.reset()
+				retry.Reset()
 			} else if c.hard.Err() == nil {
-				timer.Reset(retry.next())
+				timer.Reset(retry.Next())
 				armed = true
 			}
 		}
 	}
 }
+
+func (c *Consumer) deadKey(stream string) string { return stream + c.cfg.deadSuffix }
 
 // sleep waits d, or until the consumer is stopped or closed; it reports
 // whether the full wait elapsed.
@@ -825,25 +1015,3 @@ func (c *Consumer) sleep(d time.Duration) bool {
 		return false
 	}
 }
-
-// backoff yields exponentially growing waits with full jitter, from 50ms
-// up to 5s. The zero value is ready to use.
-type backoff struct{ attempt int }
-
-const (
-	backoffBase = 50 * time.Millisecond
-	backoffMax  = 5 * time.Second
-)
-
-func (b *backoff) peek() time.Duration {
-	d := backoffBase << min(b.attempt, 16)
-	return min(d, backoffMax)
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.peek()
-	b.attempt++
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.attempt = 0 }

@@ -311,7 +311,7 @@ func TestStableNameResumesItsPendingEntriesOnRestart(t *testing.T) {
 	fail := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
 		return errors.New("downstream unavailable")
 	})
-	first, _ := redstream.NewConsumer(c, stream, group, fail, redstream.Name("worker-1"), redstream.StartID("0"))
+	first, _ := redstream.NewConsumer(c, stream, group, fail, redstream.Name("worker-1"), redstream.StartID("0"), redstream.RetryBackoff(time.Hour, time.Hour))
 	done := runConsumer(t, first)
 	waitFor(t, 10*time.Second, "50 failures", func() bool { return first.Stats().Failed == 50 })
 	first.Shutdown(ctxT(t, 5*time.Second))
@@ -467,7 +467,7 @@ func TestPanickingHandlerDoesNotStopTheOthers(t *testing.T) {
 		}
 		return nil
 	})
-	cons, _ := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"))
+	cons, _ := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"), redstream.RetryBackoff(time.Hour, time.Hour))
 	runConsumer(t, cons)
 	waitFor(t, 10*time.Second, "99 handled", func() bool { return cons.Stats().Acked == 99 })
 	if st := cons.Stats(); st.Failed != 1 {

@@ -1,0 +1,425 @@
+package redstream
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream/internal/backoff"
+)
+
+// connBackoff paces retries after Redis errors: 50ms doubling to 5s.
+var connBackoff = backoff.Policy{Base: 50 * time.Millisecond, Max: 5 * time.Second}
+
+// leaseKey names a pending entry.
+type leaseKey struct{ stream, id string }
+
+// leaseSet holds the entries this consumer is handling or waiting to
+// retry; their idle time is kept fresh so that no other consumer claims
+// them.
+type leaseSet struct {
+	mu sync.Mutex
+	m  map[leaseKey]struct{}
+}
+
+func (l *leaseSet) add(m *Message) {
+	l.mu.Lock()
+	l.m[leaseKey{m.Stream, m.ID}] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *leaseSet) remove(m *Message) {
+	l.mu.Lock()
+	delete(l.m, leaseKey{m.Stream, m.ID})
+	l.mu.Unlock()
+}
+
+func (l *leaseSet) has(stream, id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.m[leaseKey{stream, id}]
+	return ok
+}
+
+func (l *leaseSet) byStream() map[string][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string][]string)
+	for k := range l.m {
+		out[k.stream] = append(out[k.stream], k.id)
+	}
+	return out
+}
+
+// scheduleRetry handles m again after delay. The entry stays pending and
+// leased to this consumer meanwhile.
+func (c *Consumer) scheduleRetry(m *Message, delay time.Duration) {
+	c.retryMu.Lock()
+	defer c.retryMu.Unlock()
+	select {
+	case <-c.stopping: // stays pending: resumed by this name or claimed by another
+		c.leases.remove(m)
+		return
+	default:
+	}
+	c.retryTimers[m] = time.AfterFunc(delay, func() {
+		c.retryMu.Lock()
+		if _, ok := c.retryTimers[m]; !ok {
+			c.retryMu.Unlock()
+			return
+		}
+		delete(c.retryTimers, m)
+		c.retryDue = append(c.retryDue, m)
+		c.retryMu.Unlock()
+		select {
+		case c.retryKick <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// dropRetries forgets the retries not yet due; their entries stay pending.
+func (c *Consumer) dropRetries() {
+	c.retryMu.Lock()
+	defer c.retryMu.Unlock()
+	for m, t := range c.retryTimers {
+		t.Stop()
+		c.leases.remove(m)
+	}
+	clear(c.retryTimers)
+	for _, m := range c.retryDue {
+		c.leases.remove(m)
+	}
+	c.retryDue = nil
+}
+
+// cancelRetry forgets a scheduled retry of the entry, which another
+// consumer has taken over.
+func (c *Consumer) cancelRetry(stream, id string) {
+	c.retryMu.Lock()
+	defer c.retryMu.Unlock()
+	for m, t := range c.retryTimers {
+		if m.Stream == stream && m.ID == id {
+			t.Stop()
+			delete(c.retryTimers, m)
+		}
+	}
+}
+
+// retryLoop claims due retries back for this consumer and hands them to
+// the handlers. XCLAIM counts the new delivery and returns the entry as
+// it is now, under its original ID.
+func (c *Consumer) retryLoop() {
+	for {
+		select {
+		case <-c.retryKick:
+		case <-c.stopping:
+			return
+		case <-c.hard.Done():
+			return
+		}
+		c.retryMu.Lock()
+		due := c.retryDue
+		c.retryDue = nil
+		c.retryMu.Unlock()
+		for i, m := range due {
+			if c.acquire(1) == 0 {
+				for _, r := range due[i:] {
+					c.leases.remove(r)
+				}
+				return
+			}
+			again, err := c.claimForRetry(m)
+			if err != nil {
+				c.release(1)
+				c.log.Error("redstream: claiming an entry for retry failed; trying later", "stream", m.Stream, "id", m.ID, "err", err)
+				c.scheduleRetry(m, connBackoff.Delay(3))
+				continue
+			}
+			if again == nil {
+				c.release(1)
+				c.leases.remove(m)
+				continue
+			}
+			c.retried.Add(1)
+			c.dispatch(again)
+		}
+	}
+}
+
+func (c *Consumer) claimForRetry(m *Message) (*Message, error) {
+	cmd := c.client.B().Xclaim().Key(m.Stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime("0").Id(m.ID).Build()
+	entries, err := asEntries(c.client.Do(c.hard, cmd))
+	if err != nil {
+		return nil, wrapErr("xclaim", m.Stream+" "+c.group, err)
+	}
+	if len(entries) == 0 || entries[0].FieldValues == nil {
+		// No longer pending (acknowledged elsewhere) or its data is gone:
+		// nothing to retry; make sure it leaves the pending list.
+		c.acks <- ackReq{stream: m.Stream, id: m.ID}
+		return nil, nil
+	}
+	return newMessage(m.Stream, entries[0], m.Deliveries+1), nil
+}
+
+// extendScript refreshes the idle time of the entries this consumer still
+// owns, without counting a delivery (XCLAIM JUSTID), and returns those it
+// no longer owns. Checking the owner first keeps it from taking back an
+// entry another consumer has claimed meanwhile.
+var extendScript = rueidis.NewLuaScript(`
+local lost = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+`)
+
+// leaseLoop keeps the leased entries fresh every third of ClaimMinIdle
+// until stop is closed.
+func (c *Consumer) leaseLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(max(c.cfg.claimMinIdle/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		case <-c.hard.Done():
+			return
+		}
+		for stream, ids := range c.leases.byStream() {
+			for len(ids) > 0 {
+				k := min(len(ids), 256)
+				args := append([]string{c.group, c.cfg.name}, ids[:k]...)
+				ids = ids[k:]
+				lost, err := extendScript.Exec(c.hard, c.client, []string{stream}, args).AsStrSlice()
+				if err != nil {
+					if c.hard.Err() == nil {
+						c.log.Error("redstream: extending leases failed", "stream", stream, "err", err)
+					}
+					continue
+				}
+				for _, id := range lost {
+					c.log.Warn("redstream: an entry this consumer was handling was taken over by another consumer", "stream", stream, "id", id)
+					c.leases.remove(&Message{Stream: stream, ID: id})
+					c.cancelRetry(stream, id)
+				}
+			}
+		}
+	}
+}
+
+// tryAcquire takes up to max free handler slots without waiting.
+func (c *Consumer) tryAcquire(max int) int {
+	n := 0
+	for n < max {
+		select {
+		case c.sem <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// reclaimLoop takes over, every ClaimInterval, entries that other
+// consumers have held longer than ClaimMinIdle, and removes consumers
+// that have been idle long and hold nothing.
+func (c *Consumer) reclaimLoop() {
+	if !c.server.AtLeast(6, 2) {
+		c.log.Warn("redstream: the server has no XAUTOCLAIM (Redis 6.2+); entries of dead consumers are not taken over", "server", c.server.String())
+		return
+	}
+	t := time.NewTicker(c.cfg.claimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.stopping:
+			return
+		case <-c.hard.Done():
+			return
+		}
+		for _, s := range c.cfg.streams {
+			if err := c.reclaimStream(s); err != nil && c.readCtx.Err() == nil {
+				c.log.Error("redstream: taking over idle entries failed", "stream", s, "err", err)
+			}
+			if c.cfg.deleteIdle > 0 {
+				if err := c.deleteIdleConsumers(s); err != nil && c.readCtx.Err() == nil {
+					c.log.Error("redstream: removing idle consumers failed", "stream", s, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// reclaimStream walks the whole pending list of stream with XAUTOCLAIM,
+// carrying the cursor forward, claiming as many idle entries as there are
+// free handlers.
+func (c *Consumer) reclaimStream(stream string) error {
+	cursor := "0-0"
+	minIdle := strconv.FormatInt(c.cfg.claimMinIdle.Milliseconds(), 10)
+	for c.readCtx.Err() == nil {
+		n := c.tryAcquire(c.cfg.batch)
+		if n == 0 {
+			return nil // busy: the rest waits for the next round
+		}
+		cmd := c.client.B().Xautoclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime(minIdle).Start(cursor).Count(int64(n)).Build()
+		next, msgs, err := c.autoclaim(stream, cmd)
+		if err != nil {
+			c.release(n)
+			return err
+		}
+		var mine []*Message
+		for _, m := range msgs {
+			if c.leases.has(m.Stream, m.ID) {
+				continue // ours already, being handled or waiting to retry
+			}
+			mine = append(mine, m)
+		}
+		if len(mine) > 0 {
+			c.reclaimed.Add(int64(len(mine)))
+			c.log.Info("redstream: took over idle entries", "stream", stream, "count", len(mine))
+		}
+		if !c.dispatchAll(mine, n) {
+			return nil
+		}
+		if next == "0-0" || next == "" {
+			return nil
+		}
+		cursor = next
+	}
+	return nil
+}
+
+// autoclaim runs one XAUTOCLAIM and returns the next cursor and the
+// claimed entries with their delivery counts. Entries whose data is gone
+// are acknowledged away (Redis 7 drops them itself).
+func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*Message, error) {
+	arr, err := c.client.Do(c.readCtx, cmd).ToArray()
+	if err != nil {
+		return "", nil, wrapErr("xautoclaim", stream+" "+c.group, err)
+	}
+	if len(arr) < 2 {
+		return "", nil, wrapErr("xautoclaim", stream, errors.New("unexpected reply"))
+	}
+	next, _ := arr[0].ToString()
+	raw, err := arr[1].ToArray()
+	if err != nil {
+		return "", nil, wrapErr("xautoclaim", stream, err)
+	}
+	var entries []rueidis.XRangeSlice
+	vanished := false
+	for i := range raw {
+		if raw[i].IsNil() {
+			vanished = true // Redis 6.2: a deleted entry, now pending with us
+			continue
+		}
+		e, err := raw[i].AsXRangeSlice()
+		if err != nil {
+			return "", nil, wrapErr("xautoclaim", stream, err)
+		}
+		if e.FieldValues == nil {
+			vanished = true
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 && !vanished {
+		return next, nil, nil
+	}
+	// XAUTOCLAIM does not say how often each entry was delivered; the
+	// pending list does.
+	counts := map[string]int{}
+	if len(entries) > 0 || vanished {
+		first, last := "-", "+"
+		if !vanished {
+			first, last = entries[0].ID, entries[len(entries)-1].ID
+		}
+		rows, err := c.client.Do(c.readCtx, c.client.B().Xpending().Key(stream).Group(c.group).
+			Start(first).End(last).Count(int64(len(raw))+int64(c.cfg.concurrency)).Consumer(c.cfg.name).Build()).ToArray()
+		if err != nil {
+			return "", nil, wrapErr("xpending", stream+" "+c.group, err)
+		}
+		for _, row := range rows {
+			cols, err := row.ToArray()
+			if err != nil || len(cols) < 4 {
+				continue
+			}
+			id, _ := cols[0].ToString()
+			n, _ := cols[3].AsInt64()
+			counts[id] = int(n)
+		}
+	}
+	msgs := make([]*Message, 0, len(entries))
+	found := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		found[e.ID] = true
+		d := counts[e.ID]
+		if d < 1 {
+			d = 1
+		}
+		msgs = append(msgs, newMessage(stream, e, d))
+	}
+	if vanished {
+		for id := range counts {
+			if !found[id] && !c.leases.has(stream, id) {
+				c.acks <- ackReq{stream: stream, id: id}
+			}
+		}
+	}
+	return next, msgs, nil
+}
+
+// deleteConsumerScript removes a consumer from a group only if it holds
+// no pending entries, checked in the same step.
+var deleteConsumerScript = rueidis.NewLuaScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+`)
+
+// deleteIdleConsumers removes the group's consumers, other than this one,
+// that were inactive longer than DeleteIdleConsumers and hold nothing.
+// Consumers that hold entries are left alone: the reclaim takes their
+// entries first, and a later round removes them.
+func (c *Consumer) deleteIdleConsumers(stream string) error {
+	rows, err := c.client.Do(c.readCtx, c.client.B().XinfoConsumers().Key(stream).Group(c.group).Build()).ToArray()
+	if err != nil {
+		return wrapErr("xinfo consumers", stream+" "+c.group, err)
+	}
+	for _, row := range rows {
+		m, err := row.AsMap()
+		if err != nil {
+			continue
+		}
+		name := str(m["name"])
+		idle := integer(m["idle"])
+		if in, ok := m["inactive"]; ok { // Redis 7.2+: since its last successful read or claim
+			if v, err := in.AsInt64(); err == nil && v >= 0 {
+				idle = v
+			}
+		}
+		if name == c.cfg.name || integer(m["pending"]) > 0 || time.Duration(idle)*time.Millisecond < c.cfg.deleteIdle {
+			continue
+		}
+		n, err := deleteConsumerScript.Exec(c.readCtx, c.client, []string{stream}, []string{c.group, name}).AsInt64()
+		if err != nil {
+			return wrapErr("xgroup delconsumer", stream+" "+c.group+" "+name, err)
+		}
+		if n >= 0 {
+			c.log.Info("redstream: removed an idle consumer with no pending entries", "stream", stream, "removed", name, "idle", time.Duration(idle)*time.Millisecond)
+		}
+	}
+	return nil
+}
