@@ -19,6 +19,9 @@ func tempDirForProcess() string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(faultRoleEnv) == "consumer" {
+		os.Exit(runFaultProcess())
+	}
 	code := m.Run()
 	runCleanups()
 	if processTempDir != "" {
