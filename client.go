@@ -195,6 +195,8 @@ func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Clien
 		if opt.TLSConfig, err = cfg.tlsConfig(opt.TLSConfig); err != nil {
 			return nil, err
 		}
+	} else if cfg.tls != nil || cfg.caFile != "" || cfg.certFile != "" || cfg.skipVerify {
+		return nil, fmt.Errorf("%w: TLS options need a rediss:// URL, got %s", ErrInvalidOption, redactURL(rawURL))
 	}
 	opt.DisableCache = true // redstream never reads through the client-side cache
 	opt.Dialer.Timeout = cfg.timeout
@@ -239,16 +241,16 @@ func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Clien
 }
 
 func dialErr(where string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return &Error{Op: "dial", Key: where, Err: err}
+	}
 	kind := classify(err)
 	if kind == nil {
 		kind = ErrUnreachable
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = errors.New("no answer before the dial timeout")
-	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		err = fmt.Errorf("no answer before the dial timeout: %w", err)
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("no answer in time (timeout): %w", err)
 	}
 	return &Error{Op: "dial", Key: where, Kind: kind, Err: err}
 }

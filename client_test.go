@@ -166,3 +166,24 @@ func TestDialOptionsValidate(t *testing.T) {
 		t.Errorf("missing CA file: error = %v, want ErrInvalidOption", err)
 	}
 }
+
+func TestDialRejectsTLSOptionsWithoutTLS(t *testing.T) {
+	_, err := redstream.Dial(context.Background(), "redis://127.0.0.1:1", redstream.TLSInsecureSkipVerify())
+	if !errors.Is(err, redstream.ErrInvalidOption) {
+		t.Fatalf("TLS option with redis://: error = %v, want ErrInvalidOption", err)
+	}
+}
+
+func TestDialCanceledIsNotReportedAsUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = redstream.Dial(ctx, "redis://"+l.Addr().String())
+	if !errors.Is(err, context.Canceled) || errors.Is(err, redstream.ErrUnreachable) {
+		t.Fatalf("canceled Dial: error = %v, want context.Canceled and not ErrUnreachable", err)
+	}
+}

@@ -482,12 +482,18 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	defer stopHandlers()
 
 	setup, cancelSetup := context.WithCancel(ctx)
-	stopSetup := context.AfterFunc(c.hard, cancelSetup)
+	stopSetup := context.AfterFunc(c.readCtx, cancelSetup) // Shutdown or Close
 	c.server = serverInfo(setup, c.client)
 	for _, s := range c.cfg.streams {
 		if err := c.createGroup(setup, s); err != nil {
 			stopSetup()
 			cancelSetup()
+			switch {
+			case c.hard.Err() != nil:
+				return ErrClosed
+			case ctx.Err() != nil || c.readCtx.Err() != nil:
+				return nil // stopped before it started
+			}
 			return err
 		}
 	}
@@ -628,6 +634,8 @@ func (c *Consumer) release(n int) {
 // It returns an error only for what retrying cannot fix.
 func (c *Consumer) readLoop(stream string) error {
 	log := c.log.With("stream", stream)
+	rd := newStreamReader(c, stream)
+	defer rd.close()
 	resume := "-"  // entries held by this consumer's name from an earlier run
 	lastSeen := "" // the highest ID handed to a handler
 	retry := backoff.Counter{Policy: connBackoff}
@@ -640,7 +648,7 @@ func (c *Consumer) readLoop(stream string) error {
 		var err error
 		if resume != "" {
 			var last string
-			msgs, last, err = c.readOwnPending(c.hard, stream, resume, n)
+			msgs, last, err = c.readOwnPending(c.readCtx, stream, resume, n)
 			if err == nil {
 				if last == "" {
 					resume = "" // all resumed: read new entries from now on
@@ -649,19 +657,19 @@ func (c *Consumer) readLoop(stream string) error {
 				}
 			}
 		} else {
-			msgs, err = c.readNew(stream, n)
+			msgs, err = rd.readNew(n)
 		}
 		if err != nil {
 			c.release(n)
 			if c.readCtx.Err() != nil {
-				break // stopping: the read was interrupted on purpose
+				break // stopping
 			}
 			switch {
 			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth):
 				return err
 			case errors.Is(err, ErrNoGroup):
 				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)
-				if cerr := c.createGroup(c.hard, stream); cerr != nil {
+				if cerr := c.createGroup(c.readCtx, stream); cerr != nil {
 					log.Error("redstream: re-creating consumer group failed", "err", cerr)
 					c.sleep(retry.Next())
 				}
@@ -682,15 +690,19 @@ func (c *Consumer) readLoop(stream string) error {
 	if c.hard.Err() != nil || resume != "" {
 		return nil
 	}
-	// Reading stopped, possibly interrupting a read the server had already
-	// answered: entries it handed over are in this consumer's pending list
-	// with IDs above any seen. Handle them now rather than strand them.
+	// Where CLIENT UNBLOCK was refused, the last read was abandoned by
+	// closing its connection, and the server may have answered it anyway:
+	// entries it handed over sit in this consumer's pending list with IDs
+	// above any seen. Look, and handle them rather than strand them. This
+	// is bounded in time: a stalled server must not hold up the shutdown.
+	ctx, cancel := context.WithTimeout(c.hard, 2*time.Second)
+	defer cancel()
 	from := "-"
 	if lastSeen != "" {
 		from = nextID(lastSeen)
 	}
 	for {
-		msgs, last, err := c.readOwnPending(c.hard, stream, from, c.cfg.batch)
+		msgs, last, err := c.readOwnPending(ctx, stream, from, c.cfg.batch)
 		if err != nil {
 			if c.hard.Err() == nil {
 				log.Error("redstream: checking for entries delivered during shutdown failed; they stay pending", "err", err)
@@ -704,6 +716,115 @@ func (c *Consumer) readLoop(stream string) error {
 			return nil
 		}
 		from = nextID(last)
+	}
+}
+
+// streamReader reads new entries of one stream on a connection of its
+// own, so that stopping can interrupt its blocked XREADGROUP with CLIENT
+// UNBLOCK: the server then answers the read normally (with nothing, or
+// with entries it already handed over, which are dispatched), and no
+// entry is left delivered but unseen.
+type streamReader struct {
+	c      *Consumer
+	stream string
+
+	dc     rueidis.DedicatedClient
+	cancel func()
+	id     atomic.Int64 // the connection's CLIENT ID; 0 when unknown
+
+	exited chan struct{}
+}
+
+func newStreamReader(c *Consumer, stream string) *streamReader {
+	r := &streamReader{c: c, stream: stream, exited: make(chan struct{})}
+	go r.unblockOnStop()
+	return r
+}
+
+func (r *streamReader) close() {
+	close(r.exited)
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// connect dedicates a connection to the stream's node and learns its ID.
+func (r *streamReader) connect(ctx context.Context) {
+	r.dc, r.cancel = r.c.client.Dedicate()
+	r.id.Store(0)
+	// A keyed command first pins a cluster connection to the stream's node.
+	if err := r.dc.Do(ctx, r.dc.B().Exists().Key(r.stream).Build()).Error(); err != nil {
+		return
+	}
+	if id, err := r.dc.Do(ctx, r.dc.B().ClientId().Build()).AsInt64(); err == nil {
+		r.id.Store(id)
+	}
+}
+
+func (r *streamReader) reset() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.dc, r.cancel = nil, nil
+	r.id.Store(0)
+}
+
+func (r *streamReader) readNew(n int) ([]*Message, error) {
+	c := r.c
+	if r.dc == nil {
+		r.connect(c.readCtx)
+	}
+	// Without a CLIENT ID the read cannot be unblocked from outside; then
+	// stopping cancels it, which closes the connection.
+	ctx := c.hard
+	if r.id.Load() == 0 {
+		ctx = c.readCtx
+	}
+	cmd := r.dc.B().Xreadgroup().Group(c.group, c.cfg.name).Count(int64(n)).
+		Block(c.cfg.block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
+	res, err := r.dc.Do(ctx, cmd).AsXReadSlices()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, nil // the block timed out, or CLIENT UNBLOCK
+		}
+		if isConnErr(err) || errors.Is(err, context.Canceled) {
+			r.reset() // a broken dedicated connection is not reused
+		}
+		return nil, wrapErr("xreadgroup", r.stream+" "+c.group, err)
+	}
+	entries := res[r.stream]
+	msgs := make([]*Message, 0, len(entries))
+	for _, e := range entries {
+		msgs = append(msgs, newMessage(r.stream, e, 1))
+	}
+	return msgs, nil
+}
+
+// unblockOnStop sends CLIENT UNBLOCK for the reader's connection once the
+// consumer stops, repeating briefly in case the read was just being sent,
+// until the reader has exited.
+func (r *streamReader) unblockOnStop() {
+	c := r.c
+	select {
+	case <-c.stopping:
+	case <-r.exited:
+		return
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id := r.id.Load(); id != 0 {
+			ctx, cancel := context.WithTimeout(c.hard, time.Second)
+			_ = c.client.Do(ctx, c.client.B().ClientUnblock().ClientId(id).Build()).Error()
+			cancel()
+		}
+		select {
+		case <-r.exited:
+			return
+		case <-c.hard.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -727,29 +848,12 @@ func (c *Consumer) dispatchAll(msgs []*Message, held int) bool {
 	return true
 }
 
-func (c *Consumer) readNew(stream string, n int) ([]*Message, error) {
-	cmd := c.client.B().Xreadgroup().Group(c.group, c.cfg.name).Count(int64(n)).
-		Block(c.cfg.block.Milliseconds()).Streams().Key(stream).Id(">").Build()
-	res, err := c.client.Do(c.readCtx, cmd.UnblockOnCancel()).AsXReadSlices()
-	if err != nil {
-		if rueidis.IsRedisNil(err) {
-			return nil, nil // the block timed out
-		}
-		return nil, wrapErr("xreadgroup", stream+" "+c.group, err)
-	}
-	entries := res[stream]
-	msgs := make([]*Message, 0, len(entries))
-	for _, e := range entries {
-		msgs = append(msgs, newMessage(stream, e, 1))
-	}
-	return msgs, nil
-}
-
 // readOwnPending lists up to n entries this consumer holds from after, and
 // claims them again for itself, which counts a new delivery in Redis (so a
 // message that crashes its consumer every time is still counted) and
 // returns their data. Entries deleted from the stream meanwhile are
-// removed from the pending list.
+// removed from the pending list; entries another consumer took over in
+// between are left to it.
 // It also returns the last pending ID it listed, "" when there were none.
 func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n int) ([]*Message, string, error) {
 	cmd := c.client.B().Xpending().Key(stream).Group(c.group).Start(after).End("+").Count(int64(n)).Consumer(c.cfg.name).Build()
@@ -762,6 +866,7 @@ func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n i
 	}
 	ids := make([]string, 0, len(rows))
 	deliveries := make(map[string]int, len(rows))
+	last := ""
 	for _, row := range rows {
 		cols, err := row.ToArray()
 		if err != nil || len(cols) < 4 {
@@ -769,28 +874,23 @@ func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n i
 		}
 		id, _ := cols[0].ToString()
 		count, _ := cols[3].AsInt64()
+		last = id
+		if c.leases.has(stream, id) {
+			continue // being handled or waiting to retry already
+		}
 		ids = append(ids, id)
 		deliveries[id] = int(count) + 1
 	}
-	claim := c.client.B().Xclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime("0").Id(ids...).Build()
-	entries, err := asEntries(c.client.Do(ctx, claim))
+	if len(ids) == 0 {
+		return nil, last, nil
+	}
+	entries, gone, err := c.claimOwn(ctx, stream, ids)
 	if err != nil {
-		return nil, "", wrapErr("xclaim", stream+" "+c.group, err)
+		return nil, "", err
 	}
 	msgs := make([]*Message, 0, len(entries))
-	found := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		if e.ID == "" || e.FieldValues == nil {
-			continue
-		}
-		found[e.ID] = true
 		msgs = append(msgs, newMessage(stream, e, deliveries[e.ID]))
-	}
-	var gone []string
-	for _, id := range ids {
-		if !found[id] {
-			gone = append(gone, id)
-		}
 	}
 	if len(gone) > 0 {
 		// The data is gone (trimmed or deleted): nothing can handle it, and
@@ -800,7 +900,7 @@ func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n i
 			c.acks <- ackReq{stream: stream, id: id}
 		}
 	}
-	return msgs, ids[len(ids)-1], nil
+	return msgs, last, nil
 }
 
 // nextID returns the smallest entry ID after id, for an exclusive range
@@ -819,7 +919,15 @@ func nextID(id string) string {
 // asEntries parses a reply holding stream entries (XRANGE, XCLAIM),
 // skipping the nil elements some servers return for deleted entries.
 func asEntries(r rueidis.RedisResult) ([]rueidis.XRangeSlice, error) {
-	arr, err := r.ToArray()
+	m, err := r.ToMessage()
+	if err != nil {
+		return nil, err
+	}
+	return entriesOf(&m)
+}
+
+func entriesOf(m *rueidis.RedisMessage) ([]rueidis.XRangeSlice, error) {
+	arr, err := m.ToArray()
 	if err != nil {
 		return nil, err
 	}
@@ -846,6 +954,7 @@ func newMessage(stream string, e rueidis.XRangeSlice, deliveries int) *Message {
 }
 
 func (c *Consumer) dispatch(m *Message) {
+	c.leases.add(m) // before the handler starts: no claim may race it
 	c.handlers.Add(1)
 	c.inFlight.Add(1)
 	go c.handle(m)
@@ -865,7 +974,6 @@ func (c *Consumer) handle(m *Message) {
 		c.toDeadLetter(m, fmt.Errorf("delivered %d times, more than MaxDeliveries %d, without being handled (consumers died or stalled on it)", m.Deliveries, max), log)
 		return
 	}
-	c.leases.add(m)
 	err := c.call(m)
 	if err == nil {
 		c.leases.remove(m)
@@ -965,12 +1073,15 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 		}
 		return ok
 	}
+	backingOff := false // a flush failed: wait for the timer before the next
 	for {
 		select {
 		case a, open := <-c.acks:
 			if !open {
-				for attempt := 0; !flush() && attempt < 3 && c.hard.Err() == nil; attempt++ {
-					time.Sleep(retry.Next())
+				for attempt := 0; !flush() && attempt < 3; attempt++ {
+					if !c.wait(retry.Next()) {
+						break // closed: do not hold Close up
+					}
 				}
 				if count > 0 {
 					c.log.Error("redstream: acknowledgements lost at shutdown; those entries will be delivered again", "count", count)
@@ -979,11 +1090,18 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 			}
 			pending[a.stream] = append(pending[a.stream], a.id)
 			count++
-			if count >= c.cfg.ackBatch {
+			switch {
+			case backingOff:
+			case count >= c.cfg.ackBatch:
 				if flush() {
 					retry.Reset()
+					break
 				}
-			} else if !armed {
+				backingOff = true
+				timer.Stop()
+				timer.Reset(retry.Next())
+				armed = true
+			case !armed:
 				timer.Reset(c.cfg.ackInterval)
 				armed = true
 			}
@@ -991,11 +1109,26 @@ func (c *Consumer) ackLoop(done chan<- struct{}) {
 			armed = false
 			if flush() {
 				retry.Reset()
+				backingOff = false
 			} else if c.hard.Err() == nil {
+				backingOff = true
 				timer.Reset(retry.Next())
 				armed = true
 			}
 		}
+	}
+}
+
+// wait sleeps d unless the consumer is closed first; it reports whether
+// the full wait elapsed.
+func (c *Consumer) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.hard.Done():
+		return false
 	}
 }
 

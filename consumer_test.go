@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/redstreamtest"
 )
 
 func TestRoundTripHandlesEverythingAndLeavesNothingPending(t *testing.T) {
@@ -583,4 +584,51 @@ func TestShutdownHandlesEntriesDeliveredToItButNotYetSeen(t *testing.T) {
 	if p := pendingCount(t, c, stream, "g"); p != 5 {
 		t.Fatalf("pending = %d, want only the other consumer's 5", p)
 	}
+}
+
+func TestStoppingWhileRedisIsDownDoesNotHang(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	waitFor(t, 10*time.Second, "group created", func() bool {
+		n, _ := srv.Do(t, "XINFO", "GROUPS", stream).ToArray()
+		return len(n) == 1
+	})
+	srv.Kill()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after a graceful stop with Redis down", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after ctx was canceled while Redis was down")
+	}
+}
+
+func TestFailedAcksAreRetriedWithoutNewTraffic(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }),
+		redstream.AckBatch(1), redstream.StartID("0"))
+	runConsumer(t, cons)
+	waitFor(t, 10*time.Second, "group created", func() bool {
+		n, _ := srv.Do(t, "XINFO", "GROUPS", stream).ToArray()
+		return len(n) == 1
+	})
+	srv.Do(t, "ACL", "SETUSER", "default", "-xack")
+	publishN(t, c, stream, 1)
+	waitFor(t, 10*time.Second, "handled", func() bool { return cons.Stats().Handled == 1 })
+	time.Sleep(100 * time.Millisecond) // the ack fails meanwhile
+	if p := pendingCount(t, c, stream, "g"); p != 1 {
+		t.Fatalf("pending = %d while XACK is denied, want 1", p)
+	}
+	srv.Do(t, "ACL", "SETUSER", "default", "+xack")
+	waitFor(t, 15*time.Second, "the failed ack retried", func() bool { return pendingCount(t, c, stream, "g") == 0 })
 }

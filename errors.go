@@ -3,7 +3,10 @@ package redstream
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/redis/rueidis"
 )
@@ -155,7 +158,8 @@ func classify(err error) error {
 }
 
 // isConnErr reports whether err is a transport failure rather than a reply
-// from the server.
+// from the server or a local problem: the network, a closed or closing
+// client, a connection cut mid-reply.
 func isConnErr(err error) bool {
 	if err == nil {
 		return false
@@ -163,8 +167,14 @@ func isConnErr(err error) bool {
 	if _, ok := rueidis.IsRedisErr(err); ok {
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	return true
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, rueidis.ErrClosing) ||
+		errors.Is(err, rueidis.ErrNoAddr)
 }

@@ -45,11 +45,14 @@ func MaxLen(n int64) PublisherOption {
 
 // MaxAge trims entries older than d from each stream written to (XADD
 // MINID ~ now-d), approximately, as MaxLen does. Trimming removes entries
-// whether or not every group has read them. The default is no trimming.
+// whether or not every group has read them. The age is measured on the
+// publisher's clock against IDs made by the server's, so d must be at
+// least a minute: far longer than any sane clock skew, which could
+// otherwise trim the entry being written. The default is no trimming.
 func MaxAge(d time.Duration) PublisherOption {
 	return func(p *Publisher) error {
-		if d < time.Millisecond {
-			return fmt.Errorf("%w: MaxAge must be at least 1ms, got %v", ErrInvalidOption, d)
+		if d < time.Minute {
+			return fmt.Errorf("%w: MaxAge must be at least 1m, got %v", ErrInvalidOption, d)
 		}
 		p.maxAge = d
 		return nil
@@ -138,20 +141,21 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	cmds := make(rueidis.Commands, 0, min(len(entries), batchChunk))
+	// Build (and so check) every command before sending any: an invalid
+	// entry must not leave the batch half written.
+	all := make(rueidis.Commands, len(entries))
+	for i, e := range entries {
+		cmd, err := p.xadd(e.Stream, e.Fields)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		all[i] = cmd
+	}
 	ids := make([]string, len(entries))
 	var errs []error
-	for start := 0; start < len(entries); start += batchChunk {
+	for start := 0; start < len(entries) && ctx.Err() == nil; start += batchChunk {
 		end := min(start+batchChunk, len(entries))
-		cmds = cmds[:0]
-		for _, e := range entries[start:end] {
-			cmd, err := p.xadd(e.Stream, e.Fields)
-			if err != nil {
-				return nil, err
-			}
-			cmds = append(cmds, cmd)
-		}
-		for i, r := range p.client.DoMulti(ctx, cmds...) {
+		for i, r := range p.client.DoMulti(ctx, all[start:end]...) {
 			id, err := r.ToString()
 			if err != nil {
 				if errs == nil {
@@ -161,9 +165,6 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 				continue
 			}
 			ids[start+i] = id
-		}
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	for i := range ids { // entries never sent because ctx ended

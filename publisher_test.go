@@ -235,3 +235,22 @@ func TestConcurrentPublishersShareRoundTrips(t *testing.T) {
 	}
 	t.Logf("%d concurrent publishes in %d writes", goroutines*each, sent)
 }
+
+func TestPublishBatchWithAnInvalidEntrySendsNothing(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	p, _ := redstream.NewPublisher(c)
+	stream := key(t, "s")
+	entries := make([]redstream.Entry, 1500)
+	for i := range entries {
+		entries[i] = redstream.Entry{Stream: stream, Fields: redstream.Fields("i", fmt.Sprint(i))}
+	}
+	entries[1400].Fields = nil // in the second pipeline chunk
+	ids, err := p.PublishBatch(ctxT(t, 10*time.Second), entries)
+	if !errors.Is(err, redstream.ErrNoFields) || ids != nil {
+		t.Fatalf("PublishBatch = %d ids, %v; want none and ErrNoFields", len(ids), err)
+	}
+	if n, _ := srv.Do(t, "XLEN", stream).AsInt64(); n != 0 {
+		t.Fatalf("XLEN = %d: part of an invalid batch was written", n)
+	}
+}

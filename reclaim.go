@@ -1,6 +1,7 @@
 package redstream
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -151,16 +152,17 @@ func (c *Consumer) retryLoop() {
 }
 
 func (c *Consumer) claimForRetry(m *Message) (*Message, error) {
-	cmd := c.client.B().Xclaim().Key(m.Stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime("0").Id(m.ID).Build()
-	entries, err := asEntries(c.client.Do(c.hard, cmd))
+	entries, gone, err := c.claimOwn(c.readCtx, m.Stream, []string{m.ID})
 	if err != nil {
-		return nil, wrapErr("xclaim", m.Stream+" "+c.group, err)
+		return nil, err
 	}
-	if len(entries) == 0 || entries[0].FieldValues == nil {
-		// No longer pending (acknowledged elsewhere) or its data is gone:
-		// nothing to retry; make sure it leaves the pending list.
+	if len(gone) > 0 {
+		// Its data is gone: nothing to retry; make sure it leaves the
+		// pending list.
 		c.acks <- ackReq{stream: m.Stream, id: m.ID}
-		return nil, nil
+	}
+	if len(entries) == 0 {
+		return nil, nil // gone, acknowledged elsewhere, or taken over by another consumer
 	}
 	return newMessage(m.Stream, entries[0], m.Deliveries+1), nil
 }
@@ -422,4 +424,41 @@ func (c *Consumer) deleteIdleConsumers(stream string) error {
 		}
 	}
 	return nil
+}
+
+// claimOwnScript claims entries back for this consumer only where it still
+// owns them, counting a delivery, and returns {entries, gone}: the data of
+// those it claimed, and the IDs it owned whose data no longer exists.
+var claimOwnScript = rueidis.NewLuaScript(`
+local out, gone = {}, {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i])
+    if #e == 1 and e[1] and e[1][2] then
+      out[#out + 1] = e[1]
+    else
+      gone[#gone + 1] = ARGV[i]
+    end
+  end
+end
+return {out, gone}
+`)
+
+// claimOwn runs claimOwnScript for ids of stream.
+func (c *Consumer) claimOwn(ctx context.Context, stream string, ids []string) ([]rueidis.XRangeSlice, []string, error) {
+	args := append([]string{c.group, c.cfg.name}, ids...)
+	arr, err := claimOwnScript.Exec(ctx, c.client, []string{stream}, args).ToArray()
+	if err != nil {
+		return nil, nil, wrapErr("xclaim", stream+" "+c.group, err)
+	}
+	if len(arr) != 2 {
+		return nil, nil, wrapErr("xclaim", stream, errors.New("unexpected reply"))
+	}
+	entries, err := entriesOf(&arr[0])
+	if err != nil {
+		return nil, nil, wrapErr("xclaim", stream, err)
+	}
+	gone, _ := arr[1].AsStrSlice()
+	return entries, gone, nil
 }
