@@ -187,3 +187,16 @@ func TestDialCanceledIsNotReportedAsUnreachable(t *testing.T) {
 		t.Fatalf("canceled Dial: error = %v, want context.Canceled and not ErrUnreachable", err)
 	}
 }
+
+func TestServerVersionReadsRedis(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	info, err := redstream.ServerVersion(ctxT(t, 5*time.Second), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Known() || info.Name == "" || !info.AtLeast(6, 2) || info.AtLeast(99, 0) {
+		t.Fatalf("ServerVersion = %+v (%s), want a known Redis 6.2+", info, info)
+	}
+	t.Logf("server: %s", info)
+}

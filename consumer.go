@@ -545,7 +545,9 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 }
 
 // Shutdown stops reading, waits for running handlers to finish and for
-// their acknowledgements to be sent, and returns. If ctx ends first it
+// their acknowledgements to be sent, and returns. Entries waiting for a
+// retry stay pending, to be resumed by a consumer of the same name or
+// taken over by another. If ctx ends first it
 // closes the consumer as Close does and returns ctx's error. It is safe to
 // call more than once, and before or without Run.
 func (c *Consumer) Shutdown(ctx context.Context) error {
@@ -572,7 +574,7 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 // Close stops the consumer at once: the read in progress is abandoned and
 // the context of running handlers is canceled. Entries not yet
 // acknowledged stay pending in the group, to be resumed by a consumer of
-// the same name or claimed by another. Close does not wait; Run returns
+// the same name or taken over by another after ClaimMinIdle. Close does not wait; Run returns
 // when the handlers have returned. It is safe to call more than once.
 func (c *Consumer) Close() error {
 	c.stop()

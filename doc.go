@@ -40,10 +40,21 @@
 //
 // A handler that returns nil has its entry acknowledged (XACK, batched with
 // others within milliseconds). A handler that returns an error or panics
-// leaves the entry pending in the group: a consumer restarted under the
-// same name handles it again, with Message.Deliveries counting the
-// attempts. Delivery is therefore at-least-once: handlers should be
-// idempotent.
+// leaves the entry pending; the consumer claims it back after an
+// exponential backoff with jitter and hands it to a handler again, under
+// its original ID, with Message.Deliveries counting the attempts. After
+// MaxDeliveries attempts (default 5), or at once for an error wrapping
+// ErrPermanent or an entry a typed handler cannot decode, the entry moves
+// to the dead-letter stream "<stream>:dead" with where it came from and
+// the last error; moving and acknowledging happen in one atomic step.
+// DeadLetterQueue lists, replays and purges dead letters.
+//
+// Consumers watch each other: entries another consumer has held longer
+// than ClaimMinIdle without progress (it died or stalled) are taken over
+// with XAUTOCLAIM, while a consumer keeps the entries it is still handling
+// fresh, so slow handlers are not raced. Idle consumers that hold nothing
+// are removed from the group; a consumer that still holds entries never
+// is. Delivery is therefore at-least-once: handlers should be idempotent.
 //
 // A Consumer reads no more entries than it has idle handlers for, so the
 // entries it cannot start soon stay available to the other consumers of

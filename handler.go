@@ -3,10 +3,13 @@ package redstream
 import "context"
 
 // Handler handles one stream entry. Returning nil acknowledges the entry.
-// Returning an error, or panicking, leaves it pending in the group so that
-// it is delivered again. Handlers run concurrently (see Concurrency) and
-// must be safe for that; because delivery is at-least-once, they should be
-// idempotent.
+// Returning an error, or panicking, leaves it pending in the group and it
+// is handled again after a backoff (RetryBackoff), keeping its ID, until
+// MaxDeliveries is reached; then it moves to the dead-letter stream.
+// Returning an error that matches ErrPermanent (see Permanent) or
+// ErrDecode moves it there at once. Handlers run concurrently (see
+// Concurrency) and must be safe for that; because delivery is
+// at-least-once, they should be idempotent.
 type Handler interface {
 	Handle(ctx context.Context, m *Message) error
 }
