@@ -1,0 +1,358 @@
+// Package bench measures redstream on a live Redis: publish and consume
+// throughput, end-to-end latency, the consumer's memory under a large
+// backlog, and the seed article's tickets scenario. The CLI's bench
+// command and the peer comparison in benchmarks/ both use it, so their
+// redstream figures come from the same code.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream"
+)
+
+// Result is one measured figure.
+type Result struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"` // "msgs/s", "ms", "MB", "s"
+	Note  string  `json:"note,omitempty"`
+}
+
+// Payload returns a field value of size bytes.
+func Payload(size int) string { return strings.Repeat("x", size) }
+
+func fields(payload string) []redstream.Field {
+	return []redstream.Field{{Name: "payload", Value: payload}}
+}
+
+func reset(ctx context.Context, c rueidis.Client, keys ...string) error {
+	return c.Do(ctx, c.B().Del().Key(keys...).Build()).Error()
+}
+
+// PublishLoop measures n calls of Publish from one goroutine.
+func PublishLoop(ctx context.Context, c rueidis.Client, stream string, n, size int) (Result, error) {
+	if err := reset(ctx, c, stream); err != nil {
+		return Result{}, err
+	}
+	p, _ := redstream.NewPublisher(c)
+	f := fields(Payload(size))
+	start := time.Now()
+	for range n {
+		if _, err := p.Publish(ctx, stream, f); err != nil {
+			return Result{}, err
+		}
+	}
+	return rate("publish, 1 goroutine", n, time.Since(start)), nil
+}
+
+// PublishConcurrent measures n calls of Publish spread over g goroutines.
+func PublishConcurrent(ctx context.Context, c rueidis.Client, stream string, n, g, size int) (Result, error) {
+	if err := reset(ctx, c, stream); err != nil {
+		return Result{}, err
+	}
+	p, _ := redstream.NewPublisher(c)
+	f := fields(Payload(size))
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if _, err := p.Publish(ctx, stream, f); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return Result{}, err
+	}
+	return rate(fmt.Sprintf("publish, %d goroutines", g), n, time.Since(start)), nil
+}
+
+// PublishBatch measures n entries sent with PublishBatch in batches.
+func PublishBatch(ctx context.Context, c rueidis.Client, stream string, n, batch, size int) (Result, error) {
+	if err := reset(ctx, c, stream); err != nil {
+		return Result{}, err
+	}
+	p, _ := redstream.NewPublisher(c)
+	f := fields(Payload(size))
+	entries := make([]redstream.Entry, batch)
+	for i := range entries {
+		entries[i] = redstream.Entry{Stream: stream, Fields: f}
+	}
+	start := time.Now()
+	for done := 0; done < n; done += batch {
+		k := min(batch, n-done)
+		if _, err := p.PublishBatch(ctx, entries[:k]); err != nil {
+			return Result{}, err
+		}
+	}
+	return rate(fmt.Sprintf("PublishBatch (%d per call)", batch), n, time.Since(start)), nil
+}
+
+// Fill writes a backlog of n entries to stream quickly.
+func Fill(ctx context.Context, c rueidis.Client, stream string, n, size int) error {
+	if err := reset(ctx, c, stream); err != nil {
+		return err
+	}
+	p, _ := redstream.NewPublisher(c)
+	f := fields(Payload(size))
+	const batch = 10000
+	entries := make([]redstream.Entry, batch)
+	for i := range entries {
+		entries[i] = redstream.Entry{Stream: stream, Fields: f}
+	}
+	for done := 0; done < n; done += batch {
+		if _, err := p.PublishBatch(ctx, entries[:min(batch, n-done)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Consume measures how fast `consumers` Consumers of one group drain a
+// backlog of n entries with a no-op handler, acknowledging each.
+func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error) {
+	if err := Fill(ctx, c, stream, n, size); err != nil {
+		return Result{}, err
+	}
+	var acked atomic.Int64
+	var cons []*redstream.Consumer
+	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
+	for i := range consumers {
+		o := append([]redstream.ConsumerOption{redstream.StartID("0"), redstream.Name("bench-" + strconv.Itoa(i))}, opts...)
+		cn, err := redstream.NewConsumer(c, stream, "bench", noop, o...)
+		if err != nil {
+			return Result{}, err
+		}
+		cons = append(cons, cn)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, consumers)
+	start := time.Now()
+	for _, cn := range cons {
+		go func() { errs <- cn.Run(runCtx) }()
+	}
+	for {
+		total := int64(0)
+		for _, cn := range cons {
+			total += cn.Stats().Acked
+		}
+		acked.Store(total)
+		if total >= int64(n) {
+			break
+		}
+		select {
+		case err := <-errs:
+			return Result{}, fmt.Errorf("consumer stopped early: %v", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	for range cons {
+		<-errs
+	}
+	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
+}
+
+// Latency publishes at a fixed rate for d and measures publish-to-handler
+// latency percentiles (p50, p90, p99) in milliseconds.
+func Latency(ctx context.Context, c rueidis.Client, stream string, perSecond int, d time.Duration, size int) ([]Result, error) {
+	if err := reset(ctx, c, stream); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		sent, err := strconv.ParseInt(m.Value("sent"), 10, 64)
+		if err == nil {
+			l := time.Since(time.Unix(0, sent))
+			mu.Lock()
+			lat = append(lat, l)
+			mu.Unlock()
+		}
+		return nil
+	})
+	cons, err := redstream.NewConsumer(c, stream, "bench", h)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(runCtx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// Wait until the group exists so no early entry is missed.
+	for {
+		if n, _ := c.Do(ctx, c.B().XinfoGroups().Key(stream).Build()).ToArray(); len(n) > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p, _ := redstream.NewPublisher(c)
+	payload := Payload(size)
+	total := int(float64(perSecond) * d.Seconds())
+	interval := time.Second / time.Duration(perSecond)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() { // open loop: a slow publish must not slow the schedule
+			defer wg.Done()
+			_, _ = p.Publish(ctx, stream, []redstream.Field{{Name: "sent", Value: strconv.FormatInt(time.Now().UnixNano(), 10)}, {Name: "payload", Value: payload}})
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for cons.Stats().Handled < int64(total) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) == 0 {
+		return nil, fmt.Errorf("no entry was handled")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	name := fmt.Sprintf("latency at %d/s", perSecond)
+	return []Result{
+		{Name: name + " p50", Value: pct(0.50), Unit: "ms"},
+		{Name: name + " p90", Value: pct(0.90), Unit: "ms"},
+		{Name: name + " p99", Value: pct(0.99), Unit: "ms"},
+	}, nil
+}
+
+// Memory consumes a backlog of n entries and reports the peak heap in use
+// (sampled) while it does, in MB.
+func Memory(ctx context.Context, c rueidis.Client, stream string, n, size int) (Result, error) {
+	if err := Fill(ctx, c, stream, n, size); err != nil {
+		return Result{}, err
+	}
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	r, err := Consume(ctx, c, stream, n, 1, size)
+	close(stop)
+	<-sampled
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Name: fmt.Sprintf("peak heap consuming a %d-entry backlog", n), Value: float64(peak.Load()) / (1 << 20), Unit: "MB",
+		Note: fmt.Sprintf("drained at %.0f msgs/s", r.Value)}, nil
+}
+
+// Seed runs the article's scenario: tickets entries, each handled with
+// work of simulated time, by `consumers` Consumers with the given
+// concurrency each, and reports the elapsed seconds.
+func Seed(ctx context.Context, c rueidis.Client, stream string, tickets, consumers, concurrency int, work time.Duration) (Result, error) {
+	if err := reset(ctx, c, stream); err != nil {
+		return Result{}, err
+	}
+	if err := c.Do(ctx, c.B().XgroupCreate().Key(stream).Group("tickets-consumer-group").Id("$").Mkstream().Build()).Error(); err != nil {
+		return Result{}, err
+	}
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		select {
+		case <-time.After(work):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	var cons []*redstream.Consumer
+	for i := range consumers {
+		cn, err := redstream.NewConsumer(c, stream, "tickets-consumer-group", h, redstream.Concurrency(concurrency), redstream.Name("seed-"+strconv.Itoa(i)))
+		if err != nil {
+			return Result{}, err
+		}
+		cons = append(cons, cn)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, consumers)
+	for _, cn := range cons {
+		go func() { errs <- cn.Run(runCtx) }()
+	}
+	entries := make([]redstream.Entry, tickets)
+	for i := range entries {
+		entries[i] = redstream.Entry{Stream: stream, Fields: redstream.Fields("whatHappened", "ticket received", "ticketID", strconv.Itoa(i), "ticketData", "some ticket data")}
+	}
+	start := time.Now()
+	p, _ := redstream.NewPublisher(c)
+	if _, err := p.PublishBatch(ctx, entries); err != nil {
+		return Result{}, err
+	}
+	for {
+		total := int64(0)
+		for _, cn := range cons {
+			total += cn.Stats().Acked
+		}
+		if total >= int64(tickets) {
+			break
+		}
+		select {
+		case err := <-errs:
+			return Result{}, fmt.Errorf("consumer stopped early: %v", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	for range cons {
+		<-errs
+	}
+	return Result{Name: fmt.Sprintf("seed: %d tickets × %v, %d consumer(s) × concurrency %d", tickets, work, consumers, concurrency), Value: elapsed.Seconds(), Unit: "s"}, nil
+}
+
+func rate(name string, n int, d time.Duration) Result {
+	return Result{Name: name, Value: float64(n) / d.Seconds(), Unit: "msgs/s"}
+}
