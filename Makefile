@@ -4,10 +4,11 @@
 
 GO ?= go
 
-.PHONY: test redis-server check fmt vet race demo
+.PHONY: test redis-server check fmt vet race bench-smoke bench demo
 
-## test: install redis-server if missing, then check formatting, vet and run every test with -race
-test: redis-server check race
+## test: install redis-server if missing, then check formatting, vet, run every test with -race,
+## and run each Go benchmark once as a smoke test
+test: redis-server check race bench-smoke
 
 redis-server:
 	@scripts/ensure-redis-server.sh
@@ -23,6 +24,13 @@ vet:
 race:
 	$(GO) build ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+
+## bench: redstream against its peers on a private redis-server (see benchmarks/README.md)
+bench: redis-server
+	cd benchmarks && $(GO) run .
 
 demo:
 	$(GO) run ./cmd/redstream demo
