@@ -507,9 +507,8 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	ackDone := make(chan struct{})
 	go c.ackLoop(ackDone)
 	var background sync.WaitGroup
-	background.Add(2)
+	background.Add(1)
 	go func() { defer background.Done(); c.retryLoop() }()
-	go func() { defer background.Done(); c.reclaimLoop() }()
 	leaseDone := make(chan struct{})
 	leaseStop := make(chan struct{})
 	go c.leaseLoop(leaseStop, leaseDone)
@@ -638,8 +637,9 @@ func (c *Consumer) readLoop(stream string) error {
 	log := c.log.With("stream", stream)
 	rd := newStreamReader(c, stream)
 	defer rd.close()
+	claims := newClaimer(c)
 	resume := "-"  // entries held by this consumer's name from an earlier run
-	lastSeen := "" // the highest ID handed to a handler
+	lastSeen := "" // the highest new ID handed to a handler
 	retry := backoff.Counter{Policy: connBackoff}
 	for {
 		n := c.acquire(c.cfg.batch)
@@ -648,6 +648,7 @@ func (c *Consumer) readLoop(stream string) error {
 		}
 		var msgs []*Message
 		var err error
+		fresh := false // read with ">": never delivered before
 		if resume != "" {
 			var last string
 			msgs, last, err = c.readOwnPending(c.readCtx, stream, resume, n)
@@ -658,8 +659,11 @@ func (c *Consumer) readLoop(stream string) error {
 					resume = nextID(last)
 				}
 			}
+		} else if claims.due() {
+			msgs, err = c.reclaimPage(stream, &claims, n)
 		} else {
-			msgs, err = rd.readNew(n)
+			msgs, err = rd.readNew(n, claims.blockFor(c.cfg.block))
+			fresh = true
 		}
 		if err != nil {
 			c.release(n)
@@ -685,7 +689,7 @@ func (c *Consumer) readLoop(stream string) error {
 		if !c.dispatchAll(msgs, n) {
 			return nil
 		}
-		if len(msgs) > 0 {
+		if fresh && len(msgs) > 0 {
 			lastSeen = msgs[len(msgs)-1].ID
 		}
 	}
@@ -771,7 +775,7 @@ func (r *streamReader) reset() {
 	r.id.Store(0)
 }
 
-func (r *streamReader) readNew(n int) ([]*Message, error) {
+func (r *streamReader) readNew(n int, block time.Duration) ([]*Message, error) {
 	c := r.c
 	if r.dc == nil {
 		r.connect(c.readCtx)
@@ -783,21 +787,100 @@ func (r *streamReader) readNew(n int) ([]*Message, error) {
 		ctx = c.readCtx
 	}
 	cmd := r.dc.B().Xreadgroup().Group(c.group, c.cfg.name).Count(int64(n)).
-		Block(c.cfg.block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
-	res, err := r.dc.Do(ctx, cmd).AsXReadSlices()
-	if err != nil {
-		if rueidis.IsRedisNil(err) {
-			return nil, nil // the block timed out, or CLIENT UNBLOCK
+		Block(block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
+	reply, err := r.dc.Do(ctx, cmd).ToMessage()
+	if err == nil {
+		var msgs []*Message
+		if msgs, err = parseXRead(&reply, r.stream); err == nil {
+			return msgs, nil
 		}
-		if isConnErr(err) || errors.Is(err, context.Canceled) {
-			r.reset() // a broken dedicated connection is not reused
-		}
-		return nil, wrapErr("xreadgroup", r.stream+" "+c.group, err)
 	}
-	entries := res[r.stream]
+	if rueidis.IsRedisNil(err) {
+		return nil, nil // the block timed out, or CLIENT UNBLOCK
+	}
+	if isConnErr(err) || errors.Is(err, context.Canceled) {
+		r.reset() // a broken dedicated connection is not reused
+	}
+	return nil, wrapErr("xreadgroup", r.stream+" "+c.group, err)
+}
+
+// parseXRead turns an XREADGROUP reply for one stream into messages (first
+// deliveries). It allocates the messages and their fields in two blocks
+// per reply rather than per entry: this is the consumer's hot path.
+func parseXRead(reply *rueidis.RedisMessage, stream string) ([]*Message, error) {
+	if reply.IsNil() {
+		return nil, nil
+	}
+	var entries []rueidis.RedisMessage
+	if reply.IsMap() { // RESP3: {stream: entries}
+		kv, err := reply.ToMap()
+		if err != nil {
+			return nil, err
+		}
+		e, ok := kv[stream]
+		if !ok {
+			return nil, nil
+		}
+		if entries, err = e.ToArray(); err != nil {
+			return nil, err
+		}
+	} else { // RESP2: [[stream, entries]]
+		streams, err := reply.ToArray()
+		if err != nil {
+			return nil, err
+		}
+		for i := range streams {
+			pair, err := streams[i].ToArray()
+			if err != nil || len(pair) != 2 {
+				return nil, fmt.Errorf("unexpected XREADGROUP reply")
+			}
+			if name, _ := pair[0].ToString(); name == stream {
+				if entries, err = pair[1].ToArray(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	total := 0
+	raws := make([][]rueidis.RedisMessage, len(entries))
+	for i := range entries {
+		e, err := entries[i].ToArray()
+		if err != nil || len(e) != 2 {
+			return nil, fmt.Errorf("unexpected stream entry in XREADGROUP reply")
+		}
+		if e[1].IsNil() {
+			continue // deleted; XREADGROUP > never returns these
+		}
+		kv, err := e[1].ToArray()
+		if err != nil {
+			return nil, err
+		}
+		raws[i] = kv
+		total += len(kv) / 2
+	}
+	block := make([]Message, len(entries))
+	fields := make([]Field, total)
 	msgs := make([]*Message, 0, len(entries))
-	for _, e := range entries {
-		msgs = append(msgs, newMessage(r.stream, e, 1))
+	for i := range entries {
+		if raws[i] == nil {
+			continue
+		}
+		e, _ := entries[i].ToArray()
+		id, err := e[0].ToString()
+		if err != nil {
+			return nil, err
+		}
+		kv := raws[i]
+		n := len(kv) / 2
+		fs := fields[:n:n]
+		fields = fields[n:]
+		for j := range fs {
+			fs[j].Name, _ = kv[2*j].ToString()
+			fs[j].Value, _ = kv[2*j+1].ToString()
+		}
+		m := &block[i]
+		m.ID, m.Stream, m.Fields, m.Deliveries = id, stream, fs, 1
+		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }

@@ -220,88 +220,74 @@ func (c *Consumer) leaseLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// tryAcquire takes up to max free handler slots without waiting.
-func (c *Consumer) tryAcquire(max int) int {
-	n := 0
-	for n < max {
-		select {
-		case c.sem <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
+// claimer is a stream reader's state for taking over idle entries: every
+// ClaimInterval it walks the group's whole pending list with XAUTOCLAIM,
+// one page per turn of the read loop, carrying the cursor forward. It runs
+// in the reader's turn so it uses the handler slots the reader has just
+// acquired: an idle consumer has them all, a busy one none to spare.
+type claimer struct {
+	enabled bool
+	cursor  string
+	next    time.Time // when the next walk starts
+	minIdle string
 }
 
-// reclaimLoop takes over, every ClaimInterval, entries that other
-// consumers have held longer than ClaimMinIdle, and removes consumers
-// that have been idle long and hold nothing.
-func (c *Consumer) reclaimLoop() {
-	if !c.server.AtLeast(6, 2) {
+func newClaimer(c *Consumer) claimer {
+	on := c.server.AtLeast(6, 2)
+	if !on {
 		c.log.Warn("redstream: the server has no XAUTOCLAIM (Redis 6.2+); entries of dead consumers are not taken over", "server", c.server.String())
-		return
 	}
-	t := time.NewTicker(c.cfg.claimInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-c.stopping:
-			return
-		case <-c.hard.Done():
-			return
-		}
-		for _, s := range c.cfg.streams {
-			if err := c.reclaimStream(s); err != nil && c.readCtx.Err() == nil {
-				c.log.Error("redstream: taking over idle entries failed", "stream", s, "err", err)
-			}
-			if c.cfg.deleteIdle > 0 {
-				if err := c.deleteIdleConsumers(s); err != nil && c.readCtx.Err() == nil {
-					c.log.Error("redstream: removing idle consumers failed", "stream", s, "err", err)
-				}
-			}
-		}
+	return claimer{
+		enabled: on,
+		cursor:  "0-0",
+		next:    time.Now(), // a consumer that starts looks at once
+		minIdle: strconv.FormatInt(c.cfg.claimMinIdle.Milliseconds(), 10),
 	}
 }
 
-// reclaimStream walks the whole pending list of stream with XAUTOCLAIM,
-// carrying the cursor forward, claiming as many idle entries as there are
-// free handlers.
-func (c *Consumer) reclaimStream(stream string) error {
-	cursor := "0-0"
-	minIdle := strconv.FormatInt(c.cfg.claimMinIdle.Milliseconds(), 10)
-	for c.readCtx.Err() == nil {
-		n := c.tryAcquire(c.cfg.batch)
-		if n == 0 {
-			return nil // busy: the rest waits for the next round
-		}
-		cmd := c.client.B().Xautoclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime(minIdle).Start(cursor).Count(int64(n)).Build()
-		next, msgs, err := c.autoclaim(stream, cmd)
-		if err != nil {
-			c.release(n)
-			return err
-		}
-		var mine []*Message
-		for _, m := range msgs {
-			if c.leases.has(m.Stream, m.ID) {
-				continue // ours already, being handled or waiting to retry
+// due reports whether a claim page should be read now.
+func (cl *claimer) due() bool { return cl.enabled && !time.Now().Before(cl.next) }
+
+// blockFor shortens a read's block so that a due claim is not delayed by
+// an idle stream.
+func (cl *claimer) blockFor(block time.Duration) time.Duration {
+	if !cl.enabled {
+		return block
+	}
+	return max(min(block, time.Until(cl.next)), time.Millisecond)
+}
+
+// reclaimPage claims up to n entries idle longer than ClaimMinIdle from
+// the next page of the pending list. At the end of a walk it also removes
+// idle consumers that hold nothing, and schedules the next walk.
+func (c *Consumer) reclaimPage(stream string, cl *claimer, n int) ([]*Message, error) {
+	cmd := c.client.B().Xautoclaim().Key(stream).Group(c.group).Consumer(c.cfg.name).MinIdleTime(cl.minIdle).Start(cl.cursor).Count(int64(n)).Build()
+	next, msgs, err := c.autoclaim(stream, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if next == "0-0" || next == "" {
+		cl.cursor = "0-0"
+		cl.next = time.Now().Add(c.cfg.claimInterval)
+		if c.cfg.deleteIdle > 0 {
+			if err := c.deleteIdleConsumers(stream); err != nil && c.readCtx.Err() == nil {
+				c.log.Error("redstream: removing idle consumers failed", "stream", stream, "err", err)
 			}
+		}
+	} else {
+		cl.cursor = next
+	}
+	mine := msgs[:0]
+	for _, m := range msgs {
+		if !c.leases.has(m.Stream, m.ID) { // not ours already (handled, or waiting to retry)
 			mine = append(mine, m)
 		}
-		if len(mine) > 0 {
-			c.reclaimed.Add(int64(len(mine)))
-			c.log.Info("redstream: took over idle entries", "stream", stream, "count", len(mine))
-		}
-		if !c.dispatchAll(mine, n) {
-			return nil
-		}
-		if next == "0-0" || next == "" {
-			return nil
-		}
-		cursor = next
 	}
-	return nil
+	if len(mine) > 0 {
+		c.reclaimed.Add(int64(len(mine)))
+		c.log.Info("redstream: took over idle entries", "stream", stream, "count", len(mine))
+	}
+	return mine, nil
 }
 
 // autoclaim runs one XAUTOCLAIM and returns the next cursor and the
