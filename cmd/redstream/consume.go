@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redstream-go/redstream"
+)
+
+// errOverMax is what the handler returns for entries read after --max was
+// reached: they stay pending for this consumer instead of being dropped.
+var errOverMax = errors.New("--max reached: entry left pending")
+
+func (a *app) consumeCmd() *cobra.Command {
+	var (
+		stream, group, name, from string
+		concurrency, max          int
+		asJSON                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "consume --stream S --group G [--consumer NAME] [--from 0|$] [--json]",
+		Short: "Read a stream as a member of a consumer group, print and acknowledge each entry",
+		Long: `consume joins consumer group G of stream S (creating both if missing), prints
+each entry it is delivered and acknowledges it, until SIGINT or SIGTERM.
+Then it stops reading, lets the entries in hand finish and acknowledges
+them before it exits.
+
+Text lines are "<id> field=value field=value ..."; a name or value is
+quoted, Go style, when it is empty or holds spaces, quotes, "=", backslashes
+or unprintable characters.
+--json prints one object per line:
+  {"id":"...","stream":"...","fields":{"name":"value",...},"deliveries":1}
+where "fields" keeps the entry's field order (a name the producer wrote
+twice appears twice).
+
+Entries are handled --concurrency at a time, so lines come in the order
+handling finished, which is not always the stream's; --concurrency 1
+prints them in stream order.
+
+The consumer name defaults to <hostname>-<pid>-1, new for every run. Give
+a stable --consumer NAME to resume, after a crash, the entries that name
+was delivered but had not acknowledged.`,
+		Example: "  redstream consume --stream tickets --group tickets-consumer-group\n" +
+			"  redstream consume --stream tickets --group audit --from 0 --json",
+		Args: cobra.NoArgs,
+		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case stream == "":
+				return usagef("--stream must not be empty")
+			case group == "":
+				return usagef("--group must not be empty")
+			case max < 0:
+				return usagef("--max must not be negative, got %d", max)
+			case concurrency < 1:
+				return usagef("--concurrency must be at least 1, got %d", concurrency)
+			}
+			if _, err := redstream.ParseID(from); err != nil && from != "$" {
+				return usagef("--from must be 0, $ or an entry ID such as 1700000000000-0, got %q", from)
+			}
+			if max > 0 {
+				concurrency = min(concurrency, max) // read no more than --max at once
+			}
+			opts := []redstream.ConsumerOption{
+				redstream.Concurrency(concurrency),
+				redstream.StartID(from),
+				// Printing an entry cannot fail because of the entry: never
+				// move one to the dead-letter stream, whatever its history.
+				redstream.MaxDeliveries(0),
+				// Only what needs a human: lost connections, re-created groups.
+				redstream.WithLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
+			}
+			if cmd.Flags().Changed("consumer") {
+				opts = append(opts, redstream.Name(name))
+			}
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+
+			var (
+				taken    atomic.Int64
+				overMax  sync.Map // IDs read after --max was reached
+				leftOver atomic.Int64
+			)
+			handler := redstream.HandlerFunc(func(_ context.Context, m *redstream.Message) error {
+				if max > 0 {
+					n := taken.Add(1)
+					if n > int64(max) {
+						if _, seen := overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
+							leftOver.Add(1)
+						}
+						return errOverMax
+					}
+					if n == int64(max) {
+						stop() // graceful: read no more; the entries in hand still finish
+					}
+				}
+				var line []byte
+				if asJSON {
+					line = jsonLine(m)
+				} else {
+					line = textLine(m)
+				}
+				if _, err := a.stdout.Write(line); err != nil {
+					return fmt.Errorf("write output: %w", err) // not printed: leave it pending
+				}
+				return nil
+			})
+			client, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			cons, err := redstream.NewConsumer(client, stream, group, handler, opts...)
+			if err != nil {
+				return err // an invalid option: exit code 2
+			}
+			fmt.Fprintf(a.stderr, "consuming stream %s in group %s as consumer %s; Ctrl-C stops\n", stream, group, cons.Name())
+			runErr := cons.Run(ctx)
+			st := cons.Stats()
+			if runErr != nil {
+				return describe(runErr, stream)
+			}
+			msg := fmt.Sprintf("stopped: consumer %s handled and acknowledged %d entries", cons.Name(), st.Acked)
+			if left := leftOver.Load(); left > 0 {
+				verb := "stay"
+				if left == 1 {
+					verb = "stays"
+				}
+				msg += fmt.Sprintf("; %s it read %s pending for it", plural(left, "entry", "entries"), verb)
+			}
+			fmt.Fprintln(a.stderr, msg)
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&stream, "stream", "", "the stream to read (required)")
+	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
+	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
+	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many entries are handled at once")
+	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
+	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
+	_ = f.MarkHidden("max")
+	_ = cmd.MarkFlagRequired("stream")
+	_ = cmd.MarkFlagRequired("group")
+	return cmd
+}
+
+// plural formats "1 entry", "2 entries".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
+}
+
+// textLine formats "<id> field=value ...\n".
+func textLine(m *redstream.Message) []byte {
+	var b strings.Builder
+	b.WriteString(m.ID)
+	for _, f := range m.Fields {
+		b.WriteByte(' ')
+		b.WriteString(quoteIfNeeded(f.Name))
+		b.WriteByte('=')
+		b.WriteString(quoteIfNeeded(f.Value))
+	}
+	b.WriteByte('\n')
+	return []byte(b.String())
+}
+
+// quoteIfNeeded quotes s, Go style, when printing it bare would be
+// ambiguous on a "field=value field=value" line.
+func quoteIfNeeded(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '"' || r == '=' || r == '\\' || r == 0x7f || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// jsonLine formats an entry as one JSON object and a newline. The fields
+// are an object in the entry's own order, which encoding/json's maps
+// would lose.
+func jsonLine(m *redstream.Message) []byte {
+	var b []byte
+	b = append(b, `{"id":`...)
+	b = appendJSON(b, m.ID)
+	b = append(b, `,"stream":`...)
+	b = appendJSON(b, m.Stream)
+	b = append(b, `,"fields":{`...)
+	for i, f := range m.Fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(b, f.Name)
+		b = append(b, ':')
+		b = appendJSON(b, f.Value)
+	}
+	b = append(b, `},"deliveries":`...)
+	b = strconv.AppendInt(b, int64(m.Deliveries), 10)
+	b = append(b, "}\n"...)
+	return b
+}
+
+func appendJSON(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}

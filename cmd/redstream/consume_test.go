@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/goleak"
+
+	"github.com/redstream-go/redstream"
+)
+
+// jsonEntry is one line of consume --json.
+type jsonEntry struct {
+	ID         string            `json:"id"`
+	Stream     string            `json:"stream"`
+	Fields     map[string]string `json:"fields"`
+	Deliveries int               `json:"deliveries"`
+}
+
+// publishN publishes n entries with the CLI and returns their IDs with
+// their sequence numbers.
+func publishN(t *testing.T, c rueidis.Client, url, stream string, n int) map[string]int {
+	t.Helper()
+	r := cli(t, nil, "publish", "--redis", url, "--stream", stream, "--count", fmt.Sprint(n), "seq={{seq}}", "kind=test")
+	if r.code != exitOK {
+		t.Fatalf("publish:\n%s", r)
+	}
+	ids := map[string]int{}
+	for i, e := range entries(t, c, stream) {
+		ids[e.ID] = i + 1
+	}
+	return ids
+}
+
+func TestConsumeMaxJSON(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	const n = 25
+	ids := publishN(t, c, srv.URL(), "jobs", n)
+
+	r := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "jobs", "--group", "workers", "--from", "0", "--max", fmt.Sprint(n), "--json")
+	if r.code != exitOK {
+		t.Fatalf("consume:\n%s", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), n, r)
+	}
+	seen := map[string]bool{}
+	for _, line := range lines {
+		var e jsonEntry
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("line %q is not a JSON entry: %v", line, err)
+		}
+		seq, ok := ids[e.ID]
+		if !ok || seen[e.ID] {
+			t.Fatalf("line %q: unknown or repeated ID", line)
+		}
+		seen[e.ID] = true
+		if e.Stream != "jobs" || e.Deliveries != 1 || e.Fields["seq"] != fmt.Sprint(seq) || e.Fields["kind"] != "test" || len(e.Fields) != 2 {
+			t.Errorf("line %q does not describe entry %s (seq %d)", line, e.ID, seq)
+		}
+		if !strings.Contains(line, `"fields":{"seq":`) {
+			t.Errorf("line %q: fields are not in the entry's order", line)
+		}
+	}
+	if p := pendingCount(t, c, "jobs", "workers"); p != 0 {
+		t.Errorf("%d entries pending after consume --max, want 0", p)
+	}
+	if !strings.Contains(r.stderr, fmt.Sprintf("handled and acknowledged %d entries", n)) {
+		t.Errorf("stderr does not report the count:\n%s", r)
+	}
+}
+
+func TestConsumeTextInStreamOrder(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	for _, fields := range [][]string{{"a", "1", "b", "two words"}, {"empty", "", "eq", "x=y"}, {"q", `say "hi"`}} {
+		if err := do(t, c, append([]string{"XADD", "text", "*"}, fields...)...).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := entries(t, c, "text")
+	r := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "text", "--group", "g", "--from", "0", "--max", "3", "--concurrency", "1", "--consumer", "reader")
+	if r.code != exitOK {
+		t.Fatalf("consume:\n%s", r)
+	}
+	want := es[0].ID + ` a=1 b="two words"` + "\n" +
+		es[1].ID + ` empty="" eq="x=y"` + "\n" +
+		es[2].ID + ` q="say \"hi\""` + "\n"
+	if r.stdout != want {
+		t.Errorf("stdout =\n%s\nwant\n%s", r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "as consumer reader") {
+		t.Errorf("stderr does not name the consumer:\n%s", r)
+	}
+}
+
+// TestConsumeStopsGracefullyOnSignal runs consume until its context ends,
+// as SIGINT ends it, and checks that everything printed was acknowledged.
+func TestConsumeStopsGracefullyOnSignal(t *testing.T) {
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	bg := startCLI(t, nil, "consume", "--redis", srv.URL(), "--stream", "live", "--group", "g", "--json")
+	waitFor(t, 10*time.Second, "the group", func() bool {
+		return do(t, c, "XINFO", "GROUPS", "live").Error() == nil
+	})
+	ids := publishN(t, c, srv.URL(), "live", 100)
+	waitFor(t, 30*time.Second, "100 printed entries", func() bool {
+		return strings.Count(bg.stdout.String(), "\n") >= 100
+	})
+	r := bg.stop(t)
+	if r.code != exitOK {
+		t.Fatalf("consume stopped by its context:\n%s", r)
+	}
+	if got := strings.Count(r.stdout, "\n"); got != len(ids) {
+		t.Errorf("printed %d entries, want %d", got, len(ids))
+	}
+	if p := pendingCount(t, c, "live", "g"); p != 0 {
+		t.Errorf("%d entries pending after a graceful stop, want 0", p)
+	}
+}
+
+// TestConsumeMaxLeavesTheRestPending: entries read past --max are not
+// printed; they stay pending for the consumer, never lost.
+func TestConsumeMaxLeavesTheRestPending(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	publishN(t, c, srv.URL(), "many", 50)
+	r := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "many", "--group", "g", "--from", "0", "--max", "10", "--consumer", "c1")
+	if r.code != exitOK {
+		t.Fatalf("consume:\n%s", r)
+	}
+	if got := strings.Count(r.stdout, "\n"); got != 10 {
+		t.Errorf("printed %d entries, want 10:\n%s", got, r)
+	}
+	// Whatever was read but not printed is pending for c1; the next run
+	// of c1 prints it (and everything else) exactly once overall.
+	r2 := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "many", "--group", "g", "--max", "40", "--consumer", "c1")
+	if r2.code != exitOK {
+		t.Fatalf("second consume:\n%s", r2)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(r.stdout+r2.stdout, "\n"), "\n") {
+		id, _, _ := strings.Cut(line, " ")
+		seen[id]++
+	}
+	if len(seen) != 50 {
+		t.Errorf("%d distinct entries printed over both runs, want 50", len(seen))
+	}
+	if p := pendingCount(t, c, "many", "g"); p != 0 {
+		t.Errorf("%d entries pending, want 0", p)
+	}
+}
+
+func TestConsumeKeyOfAnotherType(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	if err := do(t, client(t, srv.URL()), "SADD", "aset", "x").Error(); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "aset", "--group", "g", "--max", "1")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "redstream: ") || !strings.Contains(last, "key aset is not a stream") {
+		t.Errorf("last stderr line %q, want a not-a-stream error\n%s", last, r)
+	}
+}
+
+func TestJSONLineAndTextLine(t *testing.T) {
+	m := &redstream.Message{
+		ID: "1-2", Stream: "s", Deliveries: 3,
+		Fields: redstream.Fields("z", "1", "a", "x\"y", "z", "again", "nl", "a\nb", "uni", "é"),
+	}
+	got := string(jsonLine(m))
+	want := `{"id":"1-2","stream":"s","fields":{"z":"1","a":"x\"y","z":"again","nl":"a\nb","uni":"é"},"deliveries":3}` + "\n"
+	if got != want {
+		t.Errorf("jsonLine = %s, want %s", got, want)
+	}
+	if !json.Valid(bytes.TrimSpace([]byte(got))) {
+		t.Errorf("jsonLine output is not valid JSON: %s", got)
+	}
+	got = string(textLine(m))
+	want = `1-2 z=1 a="x\"y" z=again nl="a\nb" uni=é` + "\n"
+	if got != want {
+		t.Errorf("textLine = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,24 @@
+// Command redstream publishes to, consumes from and inspects Redis
+// streams, runs the seed's ticket demo, and serves an in-memory
+// Redis-compatible server for trying it all without installing Redis.
+//
+// Run "redstream --help" for the commands. Exit codes: 0 success, 1 a
+// runtime failure (Redis unreachable, a missing stream, ...), 2 bad usage.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks for a graceful shutdown; once it has arrived,
+	// a second one gets the default behaviour and ends the process at once.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

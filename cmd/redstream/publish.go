@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redstream-go/redstream"
+)
+
+const (
+	// publishBatch is how many entries one PublishBatch call carries.
+	publishBatch = 1000
+	// publishProgressMin is the entry count from which publish shows a
+	// progress bar (on a terminal).
+	publishProgressMin = 10000
+	// seqPlaceholder in a field value becomes the entry's number, 1..N.
+	seqPlaceholder = "{{seq}}"
+)
+
+func (a *app) publishCmd() *cobra.Command {
+	var (
+		stream string
+		count  int
+	)
+	cmd := &cobra.Command{
+		Use:   "publish --stream S [--count N] [field=value ...]",
+		Short: "Append entries to a stream",
+		Long: `publish appends entries to a stream (XADD), creating it if missing.
+
+With field=value arguments it appends one entry with those fields in that
+order, or N with --count N; "` + seqPlaceholder + `" in a value becomes the entry's
+number, 1 to N. Without arguments it reads JSON objects from stdin, one per
+line, and appends one entry per object: its keys in the order written,
+string values as they are and other values as JSON text. A malformed line
+stops it with exit code 1 after publishing the lines before it.
+
+It prints the entry's ID when it appended one entry, a summary otherwise.`,
+		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
+  redstream publish --stream tickets --count 1000 'n={{seq}}'
+  printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets`,
+		Args: cobra.ArbitraryArgs,
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if stream == "" {
+				return usagef("--stream must not be empty")
+			}
+			if count < 1 {
+				return usagef("--count must be at least 1, got %d", count)
+			}
+			fields, err := parseFieldArgs(args)
+			if err != nil {
+				return err
+			}
+			if len(fields) == 0 {
+				if cmd.Flags().Changed("count") {
+					return usagef("--count needs field=value arguments")
+				}
+				if a.stdin == nil || isTerminal(a.stdin) {
+					return usagef("no fields: give field=value arguments, or pipe JSON objects (one per line) to stdin")
+				}
+			}
+			client, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			pub, err := redstream.NewPublisher(client)
+			if err != nil {
+				return err
+			}
+			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream}
+			if len(fields) > 0 {
+				err = p.fromArgs(fields, count)
+			} else {
+				err = p.fromJSONLines(a.stdin)
+			}
+			if err != nil {
+				return err
+			}
+			if p.published == 1 {
+				fmt.Fprintln(a.stdout, p.lastID)
+			} else {
+				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, stream)
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&stream, "stream", "", "the stream to append to (required)")
+	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields")
+	_ = cmd.MarkFlagRequired("stream")
+	return cmd
+}
+
+// parseFieldArgs turns field=value arguments into fields, in order.
+func parseFieldArgs(args []string) ([]redstream.Field, error) {
+	fields := make([]redstream.Field, 0, len(args))
+	for _, arg := range args {
+		name, value, ok := strings.Cut(arg, "=")
+		if !ok || name == "" {
+			return nil, usagef("argument %q is not field=value", arg)
+		}
+		fields = append(fields, redstream.Field{Name: name, Value: value})
+	}
+	return fields, nil
+}
+
+// publishRun is one publish command at work.
+type publishRun struct {
+	*app
+	ctx    context.Context
+	pub    *redstream.Publisher
+	stream string
+
+	published int    // entries written so far
+	lastID    string // ID of the last entry written
+}
+
+// send publishes entries and counts those written. On an error it says
+// how many of the run's entries were written before.
+func (p *publishRun) send(entries []redstream.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	ids, err := p.pub.PublishBatch(p.ctx, entries)
+	for _, id := range ids {
+		if id != "" {
+			p.published++
+			p.lastID = id
+		}
+	}
+	if err != nil {
+		var be *redstream.BatchError
+		if errors.As(err, &be) {
+			if errs := be.Unwrap(); len(errs) > 0 {
+				err = errs[0] // the first failure says why
+			}
+		}
+		msg := describe(err, p.stream).Error()
+		if p.published > 0 {
+			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), p.stream)
+		}
+		return &cliError{msg: msg, err: err}
+	}
+	return nil
+}
+
+// fromArgs publishes count entries with fields, numbering {{seq}}.
+func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
+	var prog *progress
+	if count >= publishProgressMin && p.outTTY {
+		prog = startProgress(p.stdout, true, "entries", int64(count), time.Now())
+		defer prog.Finish()
+	}
+	hasSeq := false
+	for _, f := range fields {
+		hasSeq = hasSeq || strings.Contains(f.Value, seqPlaceholder)
+	}
+	batch := make([]redstream.Entry, 0, min(count, publishBatch))
+	for seq := 1; seq <= count; seq++ {
+		fs := fields
+		if hasSeq {
+			fs = make([]redstream.Field, len(fields))
+			n := strconv.Itoa(seq)
+			for i, f := range fields {
+				fs[i] = redstream.Field{Name: f.Name, Value: strings.ReplaceAll(f.Value, seqPlaceholder, n)}
+			}
+		}
+		batch = append(batch, redstream.Entry{Stream: p.stream, Fields: fs})
+		if len(batch) == publishBatch || seq == count {
+			if err := p.send(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+			if prog != nil {
+				prog.Set(int64(p.published))
+			}
+		}
+	}
+	return nil
+}
+
+// fromJSONLines publishes one entry per JSON object read from r. Blank
+// lines are skipped. A malformed line stops it after publishing the lines
+// before it.
+func (p *publishRun) fromJSONLines(r io.Reader) error {
+	br := bufio.NewReader(r)
+	batch := make([]redstream.Entry, 0, publishBatch)
+	for lineNo := 1; ; lineNo++ {
+		line, readErr := br.ReadBytes('\n')
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			if err := p.send(batch); err != nil {
+				return err
+			}
+			return fmt.Errorf("read stdin: %w (published %s to %s before)", readErr, plural(int64(p.published), "entry", "entries"), p.stream)
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			fields, err := parseJSONFields(line)
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				err = fmt.Errorf("%w at column %d", err, se.Offset)
+			}
+			if err != nil {
+				if serr := p.send(batch); serr != nil {
+					return serr
+				}
+				return fmt.Errorf("stdin line %d: %w (published %s to %s before it)", lineNo, err, plural(int64(p.published), "entry", "entries"), p.stream)
+			}
+			batch = append(batch, redstream.Entry{Stream: p.stream, Fields: fields})
+			if len(batch) == publishBatch {
+				if err := p.send(batch); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if readErr != nil { // io.EOF
+			break
+		}
+	}
+	if err := p.send(batch); err != nil {
+		return err
+	}
+	if p.published == 0 {
+		return errors.New("nothing to publish: stdin held no JSON objects")
+	}
+	return nil
+}
+
+// parseJSONFields turns one JSON object into entry fields, keeping the
+// order of its keys. String values are taken as they are; other values
+// (numbers, booleans, null, arrays, objects) as their compact JSON text.
+func parseJSONFields(line []byte) ([]redstream.Field, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("want a JSON object such as {\"field\":\"value\"}")
+	}
+	var fields []redstream.Field
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("invalid JSON: want a key, got %v", tok)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		value, err := jsonFieldValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		fields = append(fields, redstream.Field{Name: name, Value: value})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("invalid JSON: more after the object (want one object per line)")
+	}
+	if len(fields) == 0 {
+		return nil, errors.New("the object has no fields; a stream entry needs at least one")
+	}
+	return fields, nil
+}
+
+func jsonFieldValue(raw json.RawMessage) (string, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}

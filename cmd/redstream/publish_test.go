@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream"
+)
+
+var entryID = regexp.MustCompile(`^[0-9]+-[0-9]+\n$`)
+
+func fieldsOf(e rueidis.XRangeSlice) []redstream.Field {
+	fs := make([]redstream.Field, len(e.FieldValues))
+	for i, fv := range e.FieldValues {
+		fs[i] = redstream.Field{Name: fv.Field, Value: fv.Value}
+	}
+	return fs
+}
+
+func TestPublishFieldArgsThenInfo(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+
+	r := cli(t, nil, "publish", "--redis", srv.URL(), "--stream", "orders", "item=book", "note=two words", "empty=", "eq=a=b")
+	if r.code != exitOK || !entryID.MatchString(r.stdout) {
+		t.Fatalf("publish of one entry should print its ID:\n%s", r)
+	}
+	es := entries(t, c, "orders")
+	want := redstream.Fields("item", "book", "note", "two words", "empty", "", "eq", "a=b")
+	if len(es) != 1 || es[0].ID != strings.TrimSpace(r.stdout) || !reflect.DeepEqual(fieldsOf(es[0]), want) {
+		t.Fatalf("stream holds %+v, want one entry %s with %v", es, r.stdout, want)
+	}
+
+	r = cli(t, nil, "publish", "--redis", srv.URL(), "--stream", "orders", "--count", "5", "n={{seq}}", "label=item-{{seq}}-of-5")
+	if r.code != exitOK || r.stdout != "published 5 entries to orders\n" {
+		t.Fatalf("publish --count 5:\n%s", r)
+	}
+	es = entries(t, c, "orders")
+	if len(es) != 6 {
+		t.Fatalf("stream holds %d entries, want 6", len(es))
+	}
+	for i, e := range es[1:] {
+		want := redstream.Fields("n", fmt.Sprint(i+1), "label", fmt.Sprintf("item-%d-of-5", i+1))
+		if got := fieldsOf(e); !reflect.DeepEqual(got, want) {
+			t.Errorf("entry %d = %v, want %v", i+1, got, want)
+		}
+	}
+
+	r = cli(t, nil, "info", "--redis", srv.URL(), "--stream", "orders")
+	if r.code != exitOK {
+		t.Fatalf("info:\n%s", r)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^length +6$`),
+		regexp.MustCompile(`(?m)^first ID +` + es[0].ID + `$`),
+		regexp.MustCompile(`(?m)^last ID +` + es[5].ID + `$`),
+		regexp.MustCompile(`(?m)^groups +0$`),
+	} {
+		if !want.MatchString(r.stdout) {
+			t.Errorf("info output does not match %s:\n%s", want, r)
+		}
+	}
+}
+
+func TestPublishJSONLinesFromStdin(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	stdin := strings.NewReader(`{"zeta":"last key first","alpha":"a"}` + "\n" +
+		"\n" + // blank lines are skipped
+		`  {"n": 42, "ok": true, "none": null, "list": [1, 2], "obj": {"b": 1, "a": "x"}, "s": "with \"quotes\""}  ` + "\r\n" +
+		`{"dup":"1","dup":"2"}`) // no final newline
+	r := cli(t, stdin, "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitOK || r.stdout != "published 3 entries to events\n" {
+		t.Fatalf("publish from stdin:\n%s", r)
+	}
+	want := [][]redstream.Field{
+		redstream.Fields("zeta", "last key first", "alpha", "a"),
+		redstream.Fields("n", "42", "ok", "true", "none", "null", "list", "[1,2]", "obj", `{"b":1,"a":"x"}`, "s", `with "quotes"`),
+		redstream.Fields("dup", "1", "dup", "2"),
+	}
+	es := entries(t, c, "events")
+	if len(es) != len(want) {
+		t.Fatalf("stream holds %d entries, want %d", len(es), len(want))
+	}
+	for i, e := range es {
+		if got := fieldsOf(e); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("entry %d = %v, want %v", i, got, want[i])
+		}
+	}
+
+	// One line: the ID is printed.
+	r = cli(t, strings.NewReader(`{"a":"b"}`+"\n"), "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitOK || !entryID.MatchString(r.stdout) {
+		t.Fatalf("publish of one JSON line should print its ID:\n%s", r)
+	}
+}
+
+func TestPublishMalformedJSONLine(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	stdin := strings.NewReader(`{"a":"1"}` + "\n" + `{"a":"2"}` + "\n" + `{"a": oops}` + "\n" + `{"a":"4"}` + "\n")
+	r := cli(t, stdin, "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	wantOneErrorLine(t, r, "line 3", "invalid JSON", "published 2 entries to events before it")
+	if es := entries(t, c, "events"); len(es) != 2 {
+		t.Errorf("stream holds %d entries, want the 2 lines before the bad one", len(es))
+	}
+}
+
+func TestPublishNothingOnStdin(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	r := cli(t, strings.NewReader("\n\n"), "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	wantOneErrorLine(t, r, "nothing to publish")
+	// No stdin at all, and no fields: bad usage.
+	r = cli(t, nil, "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitUsage {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitUsage, r)
+	}
+	wantOneErrorLine(t, r, "no fields")
+}
+
+func TestPublishToKeyOfAnotherType(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	if err := do(t, client(t, srv.URL()), "SET", "plain", "x").Error(); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, nil, "publish", "--redis", srv.URL(), "--stream", "plain", "a=1")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	wantOneErrorLine(t, r, "key plain is not a stream")
+}
+
+func TestParseJSONFields(t *testing.T) {
+	for _, tc := range []struct {
+		line    string
+		want    []redstream.Field
+		wantErr string
+	}{
+		{`{"a":"b"}`, redstream.Fields("a", "b"), ""},
+		{`{"b":"1","a":"2"}`, redstream.Fields("b", "1", "a", "2"), ""},
+		{`{"n":1.50}`, redstream.Fields("n", "1.50"), ""}, // numbers keep their text
+		{`{"u":"\u00e9\n"}`, redstream.Fields("u", "é\n"), ""},
+		{`{}`, nil, "no fields"},
+		{`[1,2]`, nil, "want a JSON object"},
+		{`"str"`, nil, "want a JSON object"},
+		{`{"a":}`, nil, "invalid JSON"},
+		{`{"a":"b"`, nil, "invalid JSON"},
+		{`{"a":"b"} {"c":"d"}`, nil, "more after the object"},
+		{`{"a":"b"} x`, nil, "more after the object"},
+		{`{a:"b"}`, nil, "invalid JSON"},
+	} {
+		got, err := parseJSONFields([]byte(tc.line))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("parseJSONFields(%s) error = %v, want %q", tc.line, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseJSONFields(%s) = %v, %v; want %v", tc.line, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseJSONFields checks that any line either fails cleanly or gives
+// fields that agree with encoding/json's reading of the same object.
+func FuzzParseJSONFields(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{"n":1,"o":{"x":[1,{"y":null}]}}`, `{"a":`, `[]`, `{"a":"b"}x`, `{"\u0000":"\ud800"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		fields, err := parseJSONFields([]byte(line))
+		if err != nil {
+			return
+		}
+		if len(fields) == 0 {
+			t.Fatalf("parseJSONFields(%q) returned no fields and no error", line)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("parseJSONFields accepted %q, which encoding/json rejects: %v", line, err)
+		}
+		for _, fl := range fields {
+			if _, ok := m[fl.Name]; !ok {
+				t.Fatalf("field %q of %q is not a key of the object", fl.Name, line)
+			}
+		}
+	})
+}
+
+func TestParseFieldArgs(t *testing.T) {
+	got, err := parseFieldArgs([]string{"a=1", "b=", "c=x=y"})
+	if want := redstream.Fields("a", "1", "b", "", "c", "x=y"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseFieldArgs = %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"a", "=1", ""} {
+		if _, err := parseFieldArgs([]string{bad}); err == nil {
+			t.Errorf("parseFieldArgs(%q) succeeded", bad)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redstream-go/redstream"
+)
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the one stderr line
+	}{
+		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
+		{"misspelt command", []string{"demmo"}, "did you mean demo?"},
+		{"unknown flag", []string{"info", "--stream", "s", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown global flag", []string{"--bogus", "info"}, "unknown flag: --bogus"},
+		{"info without --stream", []string{"info"}, `"stream" not set`},
+		{"publish without --stream", []string{"publish", "a=1"}, `"stream" not set`},
+		{"consume without --group", []string{"consume", "--stream", "s"}, `"group" not set`},
+		{"empty --stream", []string{"info", "--stream", ""}, "--stream must not be empty"},
+		{"field without =", []string{"publish", "--stream", "s", "a=1", "oops"}, `"oops" is not field=value`},
+		{"field without name", []string{"publish", "--stream", "s", "=1"}, `"=1" is not field=value`},
+		{"bad --count value", []string{"publish", "--stream", "s", "--count", "many", "a=1"}, `invalid argument "many"`},
+		{"--count 0", []string{"publish", "--stream", "s", "--count", "0", "a=1"}, "--count must be at least 1"},
+		{"bad --work value", []string{"demo", "--work", "fast"}, `invalid argument "fast"`},
+		{"--consumers 0", []string{"demo", "--consumers", "0"}, "--consumers must be at least 1"},
+		{"--concurrency 0", []string{"consume", "--stream", "s", "--group", "g", "--concurrency", "0"}, "--concurrency must be at least 1"},
+		{"bad --from", []string{"consume", "--stream", "s", "--group", "g", "--from", "yesterday"}, "--from must be"},
+		{"extra argument", []string{"info", "--stream", "s", "extra"}, "unknown command"},
+		{"malformed --redis URL", []string{"info", "--redis", "localhost:6379", "--stream", "s"}, "invalid redis URL"},
+		{"unsupported --redis scheme", []string{"publish", "--redis", "http://127.0.0.1:1", "--stream", "s", "a=1"}, "unsupported scheme"},
+		{"malformed --redis URL for demo", []string{"demo", "--redis", "redis://host:notaport"}, "invalid redis URL"},
+		{"empty --redis", []string{"info", "--redis", "", "--stream", "s"}, "--redis needs a URL"},
+		{"bad dev-server --addr", []string{"dev-server", "--addr", "6379"}, `--addr "6379" is not host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := cli(t, strings.NewReader(""), tc.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit code %d, want %d\n%s", r.code, exitUsage, r)
+			}
+			wantOneErrorLine(t, r, tc.want, "--help")
+			if r.stdout != "" {
+				t.Errorf("stdout not empty on a usage error:\n%s", r)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("a usage error took %v", d)
+			}
+		})
+	}
+}
+
+func TestMalformedRedisURLFromEnvIsUsageError(t *testing.T) {
+	t.Parallel()
+	r := cliEnv(t, map[string]string{"REDIS_URL": "not a url"}, nil, "info", "--stream", "s")
+	if r.code != exitUsage {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitUsage, r)
+	}
+	wantOneErrorLine(t, r, "invalid redis URL")
+}
+
+func TestHelpExits0(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {}, {"demo", "--help"}, {"help", "publish"}} {
+		r := cli(t, nil, args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
+			t.Errorf("%q: want help on stdout and exit 0, got\n%s", args, r)
+		}
+	}
+	r := cli(t, nil, "consume", "--help")
+	if strings.Contains(r.stdout, "--max") {
+		t.Errorf("consume --help shows the hidden --max flag:\n%s", r.stdout)
+	}
+}
+
+// TestUnreachableServerExits1 points every command at a closed local port:
+// each must fail on one line, with exit code 1, within a few seconds.
+func TestUnreachableServerExits1(t *testing.T) {
+	t.Parallel()
+	url := "redis://" + closedPort(t)
+	for _, args := range [][]string{
+		{"info", "--redis", url, "--stream", "s"},
+		{"publish", "--redis", url, "--stream", "s", "a=1"},
+		{"consume", "--redis", url, "--stream", "s", "--group", "g"},
+		{"demo", "--redis", url, "--tickets", "10"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := cli(t, strings.NewReader(""), args...)
+			if r.code != exitFailure {
+				t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+			}
+			wantOneErrorLine(t, r, "unreachable", strings.TrimPrefix(url, "redis://"))
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v to report an unreachable server", d)
+			}
+		})
+	}
+}
+
+func TestREDISURLIsTheDefault(t *testing.T) {
+	t.Parallel()
+	// REDIS_URL names a closed port; the error shows it was used.
+	addr := closedPort(t)
+	r := cliEnv(t, map[string]string{"REDIS_URL": "redis://" + addr}, nil, "info", "--stream", "s")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	wantOneErrorLine(t, r, addr)
+	// --redis wins over REDIS_URL.
+	other := closedPort(t)
+	r = cliEnv(t, map[string]string{"REDIS_URL": "redis://" + addr}, nil, "info", "--redis", "redis://"+other, "--stream", "s")
+	wantOneErrorLine(t, r, other)
+}
+
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("boom"), "redstream: boom"},
+		{errors.New("redstream: already prefixed"), "redstream: already prefixed"},
+		{errors.New("unknown command \"x\" for \"redstream\"\n\nDid you mean this?\n\tinfo\n"), `redstream: unknown command "x" for "redstream" (did you mean info?)`},
+		{errors.New("two\nlines"), "redstream: two lines"},
+		{describe(&redstream.Error{Op: "inspect", Key: "k", Kind: redstream.ErrNotStream, Err: errors.New("it holds a hash")}, "k"), "redstream: key k is not a stream (it holds a hash)"},
+		{describe(&redstream.Error{Op: "inspect", Key: "k", Kind: redstream.ErrNoStream}, "k"), "redstream: stream k does not exist"},
+	} {
+		if got := oneLine(tc.err); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
