@@ -112,6 +112,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		a.publishCmd(),
 		a.consumeCmd(),
 		a.infoCmd(),
+		a.dlqCmd(),
 		a.devServerCmd(),
 	)
 	return root

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redstream-go/redstream"
+)
+
+// dlqCmd groups the dead-letter tools: list, show, replay, purge.
+func (a *app) dlqCmd() *cobra.Command {
+	var stream, dead string
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List, show, replay and purge a stream's dead letters",
+		Long: `dlq works on the dead-letter stream of --stream (by default "<stream>:dead"),
+where consumers move entries that failed MaxDeliveries times, failed with a
+permanent error, or could not be decoded. Each dead letter keeps the
+original entry's fields and says where it came from and why it failed.
+
+replay re-publishes dead letters to their stream as new entries and removes
+them from the dead-letter stream, each in one atomic step.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.PersistentFlags().StringVar(&stream, "stream", "", "the stream whose dead letters to work on (required)")
+	cmd.PersistentFlags().StringVar(&dead, "dead", "", `the dead-letter stream (default "<stream>:dead")`)
+	_ = cmd.MarkPersistentFlagRequired("stream")
+
+	open := func(c *cobra.Command) (*redstream.DeadLetterQueue, func(), error) {
+		if stream == "" {
+			return nil, nil, usagef("--stream must not be empty")
+		}
+		client, err := a.connect(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		q, err := redstream.NewDeadLetterQueue(client, stream, dead)
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return q, client.Close, nil
+	}
+
+	var (
+		count    int64
+		from, to string
+		asJSON   bool
+	)
+	list := &cobra.Command{
+		Use:     "list --stream S [--from ID] [--to ID] [--count N] [--json]",
+		Short:   "List dead letters, oldest first",
+		Example: "  redstream dlq list --stream tickets\n  redstream dlq list --stream tickets --json --count 1000",
+		Args:    cobra.NoArgs,
+		RunE: a.runE(func(c *cobra.Command, _ []string) error {
+			if count < 1 {
+				return usagef("--count must be at least 1, got %d", count)
+			}
+			q, done, err := open(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			letters, err := q.List(c.Context(), from, to, count)
+			if err != nil {
+				return describe(err, q.Key())
+			}
+			if asJSON {
+				return writeJSONLines(a.stdout, letters)
+			}
+			total, err := q.Len(c.Context())
+			if err != nil {
+				return describe(err, q.Key())
+			}
+			return writeDeadLetters(a.stdout, q.Key(), total, letters)
+		}),
+	}
+	list.Flags().StringVar(&from, "from", "-", "first dead-letter ID to list")
+	list.Flags().StringVar(&to, "to", "+", "last dead-letter ID to list")
+	list.Flags().Int64Var(&count, "count", 100, "the most dead letters to list")
+	list.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per dead letter")
+
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show --stream S ID [--json]",
+		Short: "Show one dead letter with all its fields",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.runE(func(c *cobra.Command, args []string) error {
+			if _, err := redstream.ParseID(args[0]); err != nil {
+				return usagef("%q is not an entry ID (like 1700000000000-0)", args[0])
+			}
+			q, done, err := open(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := q.Get(c.Context(), args[0])
+			if err != nil {
+				if isNoEntry(err) {
+					return &cliError{msg: fmt.Sprintf("no dead letter %s in %s", args[0], q.Key()), err: err}
+				}
+				return describe(err, q.Key())
+			}
+			if showJSON {
+				return writeJSONLines(a.stdout, []redstream.DeadLetter{*d})
+			}
+			return writeDeadLetter(a.stdout, d)
+		}),
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print the dead letter as JSON")
+
+	var (
+		ids        []string
+		all        bool
+		rFrom, rTo string
+	)
+	replay := &cobra.Command{
+		Use:   "replay --stream S (--id ID ... | --from ID --to ID | --all)",
+		Short: "Move dead letters back to their stream",
+		Example: "  redstream dlq replay --stream tickets --id 1700000000000-0\n" +
+			"  redstream dlq replay --stream tickets --from 1700000000000-0 --to 1700000999999-0\n" +
+			"  redstream dlq replay --stream tickets --all",
+		Args: cobra.NoArgs,
+		RunE: a.runE(func(c *cobra.Command, _ []string) error {
+			ranged := c.Flags().Changed("from") || c.Flags().Changed("to")
+			if n := btoi(len(ids) > 0) + btoi(ranged) + btoi(all); n != 1 {
+				return usagef("say which dead letters to replay: --id, --from/--to, or --all (one of them)")
+			}
+			for _, id := range ids {
+				if _, err := redstream.ParseID(id); err != nil {
+					return usagef("%q is not an entry ID", id)
+				}
+			}
+			q, done, err := open(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			start := time.Now()
+			var n int
+			if len(ids) > 0 {
+				n, err = q.Replay(c.Context(), ids...)
+			} else {
+				if all {
+					rFrom, rTo = "-", "+"
+				}
+				total, lerr := q.Len(c.Context())
+				if lerr != nil {
+					return describe(lerr, q.Key())
+				}
+				var bar *progress
+				if a.outTTY && total > 0 {
+					bar = startProgress(a.stdout, true, "dead letters", total, start)
+				}
+				n, err = q.ReplayRange(c.Context(), rFrom, rTo, func(done int) {
+					if bar != nil {
+						bar.Set(int64(done))
+					}
+				})
+				if bar != nil {
+					bar.Finish()
+				}
+			}
+			fmt.Fprintf(a.stdout, "replayed %d dead letters from %s to %s\n", n, q.Key(), stream)
+			return describe(err, q.Key())
+		}),
+	}
+	replay.Flags().StringSliceVar(&ids, "id", nil, "a dead-letter ID to replay (repeatable)")
+	replay.Flags().StringVar(&rFrom, "from", "-", "first dead-letter ID of a range to replay")
+	replay.Flags().StringVar(&rTo, "to", "+", "last dead-letter ID of a range to replay")
+	replay.Flags().BoolVar(&all, "all", false, "replay every dead letter")
+
+	var (
+		purgeIDs []string
+		purgeAll bool
+		yes      bool
+	)
+	purge := &cobra.Command{
+		Use:   "purge --stream S (--id ID ... | --all --yes)",
+		Short: "Delete dead letters for good",
+		Args:  cobra.NoArgs,
+		RunE: a.runE(func(c *cobra.Command, _ []string) error {
+			if (len(purgeIDs) > 0) == purgeAll {
+				return usagef("say which dead letters to purge: --id ID ... or --all")
+			}
+			if purgeAll && !yes {
+				return usagef("purge --all deletes every dead letter for good; add --yes to do it")
+			}
+			q, done, err := open(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var n int64
+			if purgeAll {
+				n, err = q.PurgeAll(c.Context())
+			} else {
+				n, err = q.Purge(c.Context(), purgeIDs...)
+			}
+			if err != nil {
+				return describe(err, q.Key())
+			}
+			fmt.Fprintf(a.stdout, "purged %d dead letters from %s\n", n, q.Key())
+			return nil
+		}),
+	}
+	purge.Flags().StringSliceVar(&purgeIDs, "id", nil, "a dead-letter ID to delete (repeatable)")
+	purge.Flags().BoolVar(&purgeAll, "all", false, "delete every dead letter")
+	purge.Flags().BoolVar(&yes, "yes", false, "confirm --all")
+
+	cmd.AddCommand(list, show, replay, purge)
+	return cmd
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func isNoEntry(err error) bool { return errors.Is(err, redstream.ErrNoEntry) }
+
+func writeJSONLines(w io.Writer, letters []redstream.DeadLetter) error {
+	enc := json.NewEncoder(w)
+	for _, d := range letters {
+		if d.Fields == nil {
+			d.Fields = []redstream.Field{}
+		}
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeDeadLetters(w io.Writer, key string, total int64, letters []redstream.DeadLetter) error {
+	fmt.Fprintf(w, "%s: %d dead letters\n", key, total)
+	if len(letters) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tORIGINAL ID\tDELIVERIES\tCONSUMER\tAGE\tERROR")
+	for _, d := range letters {
+		age := "-"
+		if !d.Time.IsZero() {
+			age = roundDuration(time.Since(d.Time)).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, orNone(d.OriginalID), d.Deliveries, orNone(d.Consumer), age, oneLineText(d.Error, 80))
+	}
+	return tw.Flush()
+}
+
+func writeDeadLetter(w io.Writer, d *redstream.DeadLetter) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%s\n", d.ID)
+	fmt.Fprintf(tw, "original id\t%s\n", orNone(d.OriginalID))
+	fmt.Fprintf(tw, "stream\t%s\n", orNone(d.Stream))
+	fmt.Fprintf(tw, "group\t%s\n", orNone(d.Group))
+	fmt.Fprintf(tw, "consumer\t%s\n", orNone(d.Consumer))
+	fmt.Fprintf(tw, "deliveries\t%d\n", d.Deliveries)
+	if !d.Time.IsZero() {
+		fmt.Fprintf(tw, "time\t%s\n", d.Time.Format(time.RFC3339Nano))
+	}
+	fmt.Fprintf(tw, "error\t%s\n", oneLineText(d.Error, 0))
+	fmt.Fprintln(tw, "fields")
+	for _, f := range d.Fields {
+		fmt.Fprintf(tw, "  %s\t%s\n", f.Name, f.Value)
+	}
+	return tw.Flush()
+}
+
+// oneLineText folds whitespace and cuts s to max runes (0: no cut).
+func oneLineText(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); max > 0 && len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
