@@ -113,6 +113,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		a.consumeCmd(),
 		a.infoCmd(),
 		a.dlqCmd(),
+		a.benchCmd(),
 		a.devServerCmd(),
 	)
 	return root
