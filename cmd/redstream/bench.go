@@ -105,7 +105,9 @@ func runBench(ctx context.Context, c rueidis.Client, scale, size int, each func(
 		one(func() (bench.Result, error) {
 			return bench.PublishConcurrent(ctx, c, "bench:pub64", 20000*scale, 64, size)
 		}),
-		one(func() (bench.Result, error) { return bench.PublishBatch(ctx, c, "bench:batch", 50000*scale, 1000, size) }),
+		one(func() (bench.Result, error) {
+			return bench.PublishBatch(ctx, c, "bench:batch", 50000*scale, 1000, size)
+		}),
 		one(func() (bench.Result, error) { return bench.Consume(ctx, c, "bench:consume1", 50000*scale, 1, size) }),
 		one(func() (bench.Result, error) { return bench.Consume(ctx, c, "bench:consume4", 50000*scale, 4, size) }),
 		func() ([]bench.Result, error) {

@@ -10,7 +10,7 @@ func TestOf(t *testing.T) {
 		key  string
 		want uint16
 	}{
-		{"foo", 12182},           // CLUSTER KEYSLOT foo
+		{"foo", 12182}, // CLUSTER KEYSLOT foo
 		{"{user1000}.following", Of("user1000")},
 		{"foo{}{bar}", Of("foo{}{bar}")}, // empty tag: whole key
 		{"foo{{bar}}zap", Of("{bar")},
