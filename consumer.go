@@ -64,6 +64,7 @@ type consumerConfig struct {
 	retry         backoff.Policy
 	deadSuffix    string
 	deleteIdle    time.Duration
+	metrics       Metrics
 }
 
 // Name sets the consumer's name in the group. A stable name (a pod or
@@ -258,6 +259,19 @@ func DeleteIdleConsumers(d time.Duration) ConsumerOption {
 	}
 }
 
+// WithMetrics reports what the consumer does to m: handler outcomes and
+// durations, running handlers, reclaimed entries, read errors. The
+// default reports nothing.
+func WithMetrics(m Metrics) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if m == nil {
+			return fmt.Errorf("%w: nil metrics", ErrInvalidOption)
+		}
+		c.metrics = m
+		return nil
+	}
+}
+
 // WithLogger sets the logger for what the consumer's background work
 // cannot return as an error: failed handlers, lost connections, re-created
 // groups. The default discards everything.
@@ -386,6 +400,9 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.metrics == nil {
+		cfg.metrics = NopMetrics{}
 	}
 	hard, hardStop := context.WithCancel(context.Background())
 	readCtx, readStop := context.WithCancel(hard)
@@ -680,6 +697,7 @@ func (c *Consumer) readLoop(stream string) error {
 					c.sleep(retry.Next())
 				}
 			default:
+				c.cfg.metrics.ReadError(stream, c.group, err)
 				log.Error("redstream: reading the stream failed; retrying", "err", err, "retry_in", retry.Peek())
 				c.sleep(retry.Next())
 			}
@@ -1042,27 +1060,33 @@ func (c *Consumer) dispatch(m *Message) {
 	c.leases.add(m) // before the handler starts: no claim may race it
 	c.handlers.Add(1)
 	c.inFlight.Add(1)
+	c.cfg.metrics.InFlight(m.Stream, c.group, 1)
 	go c.handle(m)
 }
 
 func (c *Consumer) handle(m *Message) {
 	defer func() {
 		c.inFlight.Add(-1)
+		c.cfg.metrics.InFlight(m.Stream, c.group, -1)
 		<-c.sem
 		c.handlers.Done()
 	}()
-	log := c.log.With("stream", m.Stream, "id", m.ID, "deliveries", m.Deliveries)
 	if max := c.cfg.maxDeliveries; max > 0 && m.Deliveries > max {
 		// Delivered more often than allowed without an outcome: its earlier
 		// consumers died or stalled while handling it. Do not try again.
 		c.leases.remove(m)
-		c.toDeadLetter(m, fmt.Errorf("delivered %d times, more than MaxDeliveries %d, without being handled (consumers died or stalled on it)", m.Deliveries, max), log)
+		if c.toDeadLetter(m, fmt.Errorf("delivered %d times, more than MaxDeliveries %d, without being handled (consumers died or stalled on it)", m.Deliveries, max)) {
+			c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, 0)
+		}
 		return
 	}
+	start := time.Now()
 	err := c.call(m)
+	took := time.Since(start)
 	if err == nil {
 		c.leases.remove(m)
 		c.handled.Add(1)
+		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeAck, took)
 		c.acks <- ackReq{stream: m.Stream, id: m.ID}
 		return
 	}
@@ -1070,28 +1094,41 @@ func (c *Consumer) handle(m *Message) {
 	switch max := c.cfg.maxDeliveries; {
 	case errors.Is(err, ErrPermanent), errors.Is(err, ErrDecode):
 		c.leases.remove(m)
-		log.Warn("redstream: handler failed permanently; dead-lettering the entry", "err", err)
-		c.toDeadLetter(m, err, log)
+		c.entryLog(m).Warn("redstream: handler failed permanently; dead-lettering the entry", "err", err)
+		c.toDeadLetter(m, err)
+		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, took)
 	case max > 0 && m.Deliveries >= max:
 		c.leases.remove(m)
-		log.Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", "err", err)
-		c.toDeadLetter(m, err, log)
+		c.entryLog(m).Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", "err", err)
+		c.toDeadLetter(m, err)
+		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, took)
 	default:
 		delay := c.cfg.retry.Delay(m.Deliveries - 1)
-		log.Warn("redstream: handler failed; will retry", "err", err, "retry_in", delay)
+		c.entryLog(m).Warn("redstream: handler failed; will retry", "err", err, "retry_in", delay)
+		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeRetry, took)
 		c.scheduleRetry(m, delay) // keeps the lease while waiting
 	}
 }
 
-func (c *Consumer) toDeadLetter(m *Message, cause error, log *slog.Logger) {
+// entryLog is the logger for what happens to one entry; it is made only
+// when something is logged, off the hot path.
+func (c *Consumer) entryLog(m *Message) *slog.Logger {
+	return c.log.With("stream", m.Stream, "id", m.ID, "deliveries", m.Deliveries)
+}
+
+// toDeadLetter moves m to its dead-letter stream and reports whether it
+// did; on failure the entry stays pending and comes back through a retry
+// or a reclaim.
+func (c *Consumer) toDeadLetter(m *Message, cause error) bool {
 	moved, err := c.deadLetter(c.hard, m, cause)
 	switch {
 	case err != nil:
-		// It stays pending and comes back through a retry or a reclaim.
-		log.Error("redstream: dead-lettering failed; the entry stays pending", "err", err)
+		c.entryLog(m).Error("redstream: dead-lettering failed; the entry stays pending", "err", err)
+		return false
 	case moved:
 		c.deadLettered.Add(1)
 	}
+	return moved
 }
 
 // PanicError is the error a handler's panic is turned into.

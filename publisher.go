@@ -19,10 +19,11 @@ const batchChunk = 1024
 // waiting for one each. A Publisher holds no resources of its own; it does
 // not close the client.
 type Publisher struct {
-	client rueidis.Client
-	maxLen int64
-	maxAge time.Duration
-	now    func() time.Time
+	client  rueidis.Client
+	maxLen  int64
+	maxAge  time.Duration
+	now     func() time.Time
+	metrics Metrics
 }
 
 // PublisherOption configures a Publisher.
@@ -59,13 +60,25 @@ func MaxAge(d time.Duration) PublisherOption {
 	}
 }
 
+// WithPublishMetrics reports each publish to m (Metrics.Published). The
+// default reports nothing.
+func WithPublishMetrics(m Metrics) PublisherOption {
+	return func(p *Publisher) error {
+		if m == nil {
+			return fmt.Errorf("%w: nil metrics", ErrInvalidOption)
+		}
+		p.metrics = m
+		return nil
+	}
+}
+
 // NewPublisher returns a Publisher that writes through client. Without
 // options it never trims: entries stay until something else removes them.
 func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	p := &Publisher{client: client, now: time.Now}
+	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -89,8 +102,11 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	}
 	id, err := p.client.Do(ctx, cmd).ToString()
 	if err != nil {
-		return "", wrapErr("xadd", stream, err)
+		err = wrapErr("xadd", stream, err)
+		p.metrics.Published(stream, 1, err)
+		return "", err
 	}
+	p.metrics.Published(stream, 1, nil)
 	return id, nil
 }
 
@@ -162,9 +178,11 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 					errs = make([]error, len(entries))
 				}
 				errs[start+i] = wrapErr("xadd", entries[start+i].Stream, err)
+				p.metrics.Published(entries[start+i].Stream, 1, errs[start+i])
 				continue
 			}
 			ids[start+i] = id
+			p.metrics.Published(entries[start+i].Stream, 1, nil)
 		}
 	}
 	for i := range ids { // entries never sent because ctx ended

@@ -285,6 +285,7 @@ func (c *Consumer) reclaimPage(stream string, cl *claimer, n int) ([]*Message, e
 	}
 	if len(mine) > 0 {
 		c.reclaimed.Add(int64(len(mine)))
+		c.cfg.metrics.Reclaimed(stream, c.group, len(mine))
 		c.log.Info("redstream: took over idle entries", "stream", stream, "count", len(mine))
 	}
 	return mine, nil
