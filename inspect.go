@@ -3,6 +3,8 @@ package redstream
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -27,12 +29,22 @@ func NewInspector(client rueidis.Client) *Inspector {
 
 // StreamInfo describes a stream and its consumer groups.
 type StreamInfo struct {
-	Stream          string      `json:"stream"`
-	Length          int64       `json:"length"`
-	FirstID         string      `json:"first_id"` // "" when empty
-	LastID          string      `json:"last_id"`  // "" when empty
-	LastGeneratedID string      `json:"last_generated_id"`
-	Groups          []GroupInfo `json:"groups"`
+	Stream          string `json:"stream"`
+	Length          int64  `json:"length"`
+	FirstID         string `json:"first_id"` // "" when empty
+	LastID          string `json:"last_id"`  // "" when empty
+	LastGeneratedID string `json:"last_generated_id"`
+	// MemoryBytes is the server's estimate of the stream's memory (MEMORY
+	// USAGE), or nil where the server does not tell.
+	MemoryBytes *int64 `json:"memory_bytes"`
+	// DeadLetterStream is the stream's default dead-letter stream and
+	// DeadLetters how many entries it holds (0 when it does not exist).
+	DeadLetterStream string      `json:"dead_letter_stream"`
+	DeadLetters      int64       `json:"dead_letters"`
+	Groups           []GroupInfo `json:"groups"`
+	// ReadAt is when the state was read, by the caller's clock; ages are
+	// measured from it.
+	ReadAt time.Time `json:"read_at"`
 }
 
 // GroupInfo describes one consumer group of a stream.
@@ -45,13 +57,31 @@ type GroupInfo struct {
 	// delivered yet, or nil when it cannot be known exactly (the server
 	// does not say and the backlog is too long to count).
 	Lag *int64 `json:"lag"`
+	// OldestPendingID is the smallest ID pending in the group ("" when none)
+	// and OldestPendingAge how old that entry is (from its ID's time), or
+	// nil when nothing is pending.
+	OldestPendingID  string         `json:"oldest_pending_id"`
+	OldestPendingAge *time.Duration `json:"oldest_pending_age_ns"`
 }
 
 // ConsumerInfo describes one consumer of a group.
 type ConsumerInfo struct {
-	Name    string        `json:"name"`
-	Pending int64         `json:"pending"`
-	Idle    time.Duration `json:"idle_ns"` // since its last attempted read or claim
+	Name    string `json:"name"`
+	Pending int64  `json:"pending"`
+	// Idle is the time since the consumer's last attempted interaction
+	// (read or claim); negative when the server does not tell.
+	Idle time.Duration `json:"idle_ns"`
+	// Inactive is the time since its last successful interaction (Redis
+	// 7.2+), or nil where the server does not report it.
+	Inactive *time.Duration `json:"inactive_ns"`
+}
+
+// PendingEntry is one entry of a group's pending list.
+type PendingEntry struct {
+	ID         string        `json:"id"`
+	Consumer   string        `json:"consumer"`
+	Idle       time.Duration `json:"idle_ns"` // since it was last delivered
+	Deliveries int64         `json:"deliveries"`
 }
 
 // Stream returns the state of stream and all its groups. It returns an
@@ -77,7 +107,7 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 		c.B().XinfoStream().Key(stream).Build(),
 		c.B().XinfoGroups().Key(stream).Build(),
 	)
-	info := &StreamInfo{Stream: stream}
+	info := &StreamInfo{Stream: stream, DeadLetterStream: DeadLetterKey(stream), ReadAt: time.Now()}
 	if info.Length, err = res[0].AsInt64(); err != nil {
 		return nil, wrapErr("xlen", stream, err)
 	}
@@ -120,6 +150,38 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 		info.Groups = append(info.Groups, gi)
 		consumerCmds = append(consumerCmds, c.B().XinfoConsumers().Key(stream).Group(gi.Name).Build())
 	}
+	// The dead letters and memory always; per group its consumers and
+	// the head of its pending list.
+	extra := rueidis.Commands{
+		c.B().Xlen().Key(info.DeadLetterStream).Build(),
+		c.B().MemoryUsage().Key(stream).Build(),
+	}
+	for _, g := range info.Groups {
+		extra = append(extra, c.B().Xpending().Key(stream).Group(g.Name).Build())
+	}
+	ex := c.DoMulti(ctx, extra...)
+	if n, err := ex[0].AsInt64(); err == nil {
+		info.DeadLetters = n
+	} else if !isWrongType(err) {
+		return nil, wrapErr("xlen", info.DeadLetterStream, err)
+	}
+	if n, err := ex[1].AsInt64(); err == nil {
+		info.MemoryBytes = &n
+	}
+	for i := range info.Groups {
+		summary, err := ex[2+i].ToArray()
+		if err != nil {
+			return nil, wrapErr("xpending", stream+" "+info.Groups[i].Name, err)
+		}
+		if len(summary) >= 2 && !summary[1].IsNil() {
+			oldest := str(summary[1])
+			info.Groups[i].OldestPendingID = oldest
+			if id, err := ParseID(oldest); err == nil {
+				age := max(info.ReadAt.Sub(id.Time()), 0)
+				info.Groups[i].OldestPendingAge = &age
+			}
+		}
+	}
 	if len(consumerCmds) == 0 {
 		return info, nil
 	}
@@ -133,11 +195,18 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 			if err != nil {
 				return nil, wrapErr("xinfo consumers", stream+" "+info.Groups[i].Name, err)
 			}
-			info.Groups[i].Consumers = append(info.Groups[i].Consumers, ConsumerInfo{
+			ci := ConsumerInfo{
 				Name:    str(cm["name"]),
 				Pending: integer(cm["pending"]),
 				Idle:    time.Duration(integer(cm["idle"])) * time.Millisecond,
-			})
+			}
+			if in, ok := cm["inactive"]; ok {
+				if v, err := in.AsInt64(); err == nil && v >= 0 {
+					d := time.Duration(v) * time.Millisecond
+					ci.Inactive = &d
+				}
+			}
+			info.Groups[i].Consumers = append(info.Groups[i].Consumers, ci)
 		}
 	}
 	for i := range info.Groups {
@@ -181,6 +250,76 @@ func (in *Inspector) countLag(ctx context.Context, s *StreamInfo, g *GroupInfo) 
 	lag := int64(len(n))
 	return &lag, nil
 }
+
+// Pending returns up to count entries of group's pending list from start
+// ("-" for the beginning), optionally only those of one consumer, with
+// their owner, idle time and delivery count, and the start of the next
+// page ("" after the last).
+func (in *Inspector) Pending(ctx context.Context, stream, group, start string, count int64, consumer string) ([]PendingEntry, string, error) {
+	c := in.client
+	if start == "" {
+		start = "-"
+	}
+	if count <= 0 {
+		count = 100
+	}
+	cmd := c.B().Xpending().Key(stream).Group(group).Start(start).End("+").Count(count)
+	var built rueidis.Completed
+	if consumer != "" {
+		built = cmd.Consumer(consumer).Build()
+	} else {
+		built = cmd.Build()
+	}
+	rows, err := c.Do(ctx, built).ToArray()
+	if err != nil {
+		return nil, "", wrapErr("xpending", stream+" "+group, err)
+	}
+	out := make([]PendingEntry, 0, len(rows))
+	for _, row := range rows {
+		cols, err := row.ToArray()
+		if err != nil || len(cols) < 4 {
+			return nil, "", wrapErr("xpending", stream+" "+group, fmt.Errorf("unexpected reply row"))
+		}
+		out = append(out, PendingEntry{
+			ID:         str(cols[0]),
+			Consumer:   str(cols[1]),
+			Idle:       time.Duration(integer(cols[2])) * time.Millisecond,
+			Deliveries: integer(cols[3]),
+		})
+	}
+	next := ""
+	if int64(len(out)) == count {
+		next = nextID(out[len(out)-1].ID)
+	}
+	return out, next, nil
+}
+
+// Streams lists the keys holding streams whose names match the glob
+// pattern ("*" for all), on every node of a cluster. It scans; use it for
+// tools, not on a hot path.
+func (in *Inspector) Streams(ctx context.Context, pattern string) ([]string, error) {
+	if pattern == "" {
+		pattern = "*"
+	}
+	var out []string
+	for _, node := range in.client.Nodes() {
+		cursor := uint64(0)
+		for {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Type("stream").Build()).AsScanEntry()
+			if err != nil {
+				return nil, wrapErr("scan", pattern, err)
+			}
+			out = append(out, e.Elements...)
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil // replicas list their masters' keys too
+}
+
+func isWrongType(err error) bool { return redisCode(err) == "WRONGTYPE" }
 
 func str(m rueidis.RedisMessage) string {
 	s, _ := m.ToString()
