@@ -227,4 +227,3 @@ func (in *Inspector) Trim(ctx context.Context, plan *TrimPlan, acked bool) (int6
 	}
 	return n, nil
 }
-
