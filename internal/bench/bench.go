@@ -133,7 +133,6 @@ func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers,
 	if err := Fill(ctx, c, stream, n, size); err != nil {
 		return Result{}, err
 	}
-	var acked atomic.Int64
 	var cons []*redstream.Consumer
 	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
 	for i := range consumers {
@@ -144,34 +143,9 @@ func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers,
 		}
 		cons = append(cons, cn)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, consumers)
-	start := time.Now()
-	for _, cn := range cons {
-		go func() { errs <- cn.Run(runCtx) }()
-	}
-	for {
-		total := int64(0)
-		for _, cn := range cons {
-			total += cn.Stats().Acked
-		}
-		acked.Store(total)
-		if total >= int64(n) {
-			break
-		}
-		select {
-		case err := <-errs:
-			return Result{}, fmt.Errorf("consumer stopped early: %v", err)
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	elapsed := time.Since(start)
-	cancel()
-	for range cons {
-		<-errs
+	elapsed, err := drain(ctx, cons, n, nil)
+	if err != nil {
+		return Result{}, err
 	}
 	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
 }
@@ -314,45 +288,61 @@ func Seed(ctx context.Context, c rueidis.Client, stream string, tickets, consume
 		}
 		cons = append(cons, cn)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, consumers)
-	for _, cn := range cons {
-		go func() { errs <- cn.Run(runCtx) }()
-	}
 	entries := make([]redstream.Entry, tickets)
 	for i := range entries {
 		entries[i] = redstream.Entry{Stream: stream, Fields: redstream.Fields("whatHappened", "ticket received", "ticketID", strconv.Itoa(i), "ticketData", "some ticket data")}
 	}
-	start := time.Now()
 	p, _ := redstream.NewPublisher(c)
-	if _, err := p.PublishBatch(ctx, entries); err != nil {
+	elapsed, err := drain(ctx, cons, tickets, func() error {
+		_, err := p.PublishBatch(ctx, entries)
+		return err
+	})
+	if err != nil {
 		return Result{}, err
-	}
-	for {
-		total := int64(0)
-		for _, cn := range cons {
-			total += cn.Stats().Acked
-		}
-		if total >= int64(tickets) {
-			break
-		}
-		select {
-		case err := <-errs:
-			return Result{}, fmt.Errorf("consumer stopped early: %v", err)
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	elapsed := time.Since(start)
-	cancel()
-	for range cons {
-		<-errs
 	}
 	return Result{Name: fmt.Sprintf("seed: %d tickets × %v, %d consumer(s) × concurrency %d", tickets, work, consumers, concurrency), Value: elapsed.Seconds(), Unit: "s"}, nil
 }
 
 func rate(name string, n int, d time.Duration) Result {
 	return Result{Name: name, Value: float64(n) / d.Seconds(), Unit: "msgs/s"}
+}
+
+// drain runs the consumers until together they have acknowledged n
+// entries, then stops them. It times from their start, running first
+// (if not nil) once they are started, and returns the elapsed time.
+func drain(ctx context.Context, cons []*redstream.Consumer, n int, first func() error) (time.Duration, error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	errs := make(chan error, len(cons))
+	defer func() {
+		cancel()
+		for range cons {
+			<-errs
+		}
+	}()
+	start := time.Now()
+	for _, cn := range cons {
+		go func() { errs <- cn.Run(runCtx) }()
+	}
+	if first != nil {
+		if err := first(); err != nil {
+			return 0, err
+		}
+	}
+	for {
+		total := int64(0)
+		for _, cn := range cons {
+			total += cn.Stats().Acked
+		}
+		if total >= int64(n) {
+			return time.Since(start), nil
+		}
+		select {
+		case err := <-errs:
+			errs <- err // for the deferred wait
+			return 0, fmt.Errorf("consumer stopped early: %v", err)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
