@@ -44,6 +44,10 @@ const (
 	DefaultDeleteIdleConsumers = 24 * time.Hour
 )
 
+var defaultRetry = backoff.Policy{Base: DefaultRetryBase, Max: DefaultRetryMax}
+
+func connBackoffCounter() backoff.Counter { return backoff.Counter{Policy: connBackoff} }
+
 // ConsumerOption configures a Consumer.
 type ConsumerOption func(*consumerConfig) error
 
@@ -65,6 +69,7 @@ type consumerConfig struct {
 	deadSuffix    string
 	deleteIdle    time.Duration
 	metrics       Metrics
+	lease         time.Duration // topic consumers only
 }
 
 // Name sets the consumer's name in the group. A stable name (a pod or
@@ -368,7 +373,7 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 
 		claimMinIdle:  DefaultClaimMinIdle,
 		maxDeliveries: DefaultMaxDeliveries,
-		retry:         backoff.Policy{Base: DefaultRetryBase, Max: DefaultRetryMax},
+		retry:         defaultRetry,
 		deadSuffix:    DefaultDeadLetterSuffix,
 		deleteIdle:    DefaultDeleteIdleConsumers,
 	}

@@ -85,13 +85,18 @@ func atomicKeys(client rueidis.Client, keys ...string) bool {
 // acknowledges it. It reports whether the entry was moved (false when it
 // was no longer pending).
 func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) (bool, error) {
-	dead := c.deadKey(m.Stream)
+	return deadLetterEntry(ctx, c.client, c.group, c.cfg.name, c.deadKey(m.Stream), m, cause)
+}
+
+// deadLetterEntry moves m, pending in group, to the stream dead, recording
+// consumer as the one that gave up.
+func deadLetterEntry(ctx context.Context, client rueidis.Client, group, consumer, dead string, m *Message, cause error) (bool, error) {
 	args := make([]string, 0, 2+2*len(deadFieldNames)+2*len(m.Fields))
-	args = append(args, c.group, m.ID,
+	args = append(args, group, m.ID,
 		DeadFieldID, m.ID,
 		DeadFieldStream, m.Stream,
-		DeadFieldGroup, c.group,
-		DeadFieldConsumer, c.cfg.name,
+		DeadFieldGroup, group,
+		DeadFieldConsumer, consumer,
 		DeadFieldDeliveries, strconv.Itoa(m.Deliveries),
 		DeadFieldError, errText(cause),
 		DeadFieldTime, time.Now().UTC().Format(time.RFC3339Nano),
@@ -99,8 +104,8 @@ func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) (boo
 	for _, f := range m.Fields {
 		args = append(args, f.Name, f.Value)
 	}
-	if atomicKeys(c.client, m.Stream, dead) {
-		n, err := deadLetterScript.Exec(ctx, c.client, []string{m.Stream, dead}, args).AsInt64()
+	if atomicKeys(client, m.Stream, dead) {
+		n, err := deadLetterScript.Exec(ctx, client, []string{m.Stream, dead}, args).AsInt64()
 		if err != nil {
 			return false, wrapErr("dead-letter", m.Stream+" -> "+dead, err)
 		}
@@ -109,14 +114,14 @@ func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) (boo
 	// Different cluster slots: write first, then acknowledge. A crash in
 	// between leaves the entry pending, so it may be dead-lettered twice,
 	// never lost.
-	xadd := c.client.B().Xadd().Key(dead).Id("*").FieldValue()
+	xadd := client.B().Xadd().Key(dead).Id("*").FieldValue()
 	for i := 2; i < len(args); i += 2 {
 		xadd = xadd.FieldValue(args[i], args[i+1])
 	}
-	if err := c.client.Do(ctx, xadd.Build()).Error(); err != nil {
+	if err := client.Do(ctx, xadd.Build()).Error(); err != nil {
 		return false, wrapErr("dead-letter xadd", dead, err)
 	}
-	if err := c.client.Do(ctx, c.client.B().Xack().Key(m.Stream).Group(c.group).Id(m.ID).Build()).Error(); err != nil {
+	if err := client.Do(ctx, client.B().Xack().Key(m.Stream).Group(group).Id(m.ID).Build()).Error(); err != nil {
 		return true, wrapErr("dead-letter xack", m.Stream, err)
 	}
 	return true, nil

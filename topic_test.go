@@ -1,0 +1,261 @@
+package redstream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/internal/keyslot"
+)
+
+func TestTopicLayoutAndMetadata(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	name := key(t, "orders")
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := redstream.OpenTopic(ctx, c, name); !errors.Is(err, redstream.ErrNoTopic) {
+		t.Fatalf("OpenTopic before creation: %v, want ErrNoTopic", err)
+	}
+	top, err := redstream.CreateTopic(ctx, c, name, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Partitions() != 12 {
+		t.Fatalf("partitions %d", top.Partitions())
+	}
+	for i, s := range top.Streams() {
+		lo, hi := i*keyslot.Slots/12, (i+1)*keyslot.Slots/12
+		if sl := int(keyslot.Of(s)); sl < lo || sl >= hi {
+			t.Fatalf("partition %d key %s in slot %d, want [%d,%d)", i, s, sl, lo, hi)
+		}
+		if keyslot.Of(s) != keyslot.Of(redstream.DeadLetterKey(s)) {
+			t.Fatalf("partition %d and its dead-letter stream are in different slots", i)
+		}
+	}
+	again, err := redstream.CreateTopic(ctx, c, name, 12)
+	if err != nil || again.Stream(3) != top.Stream(3) {
+		t.Fatalf("CreateTopic of an existing topic: %v", err)
+	}
+	if _, err := redstream.CreateTopic(ctx, c, name, 6); !errors.Is(err, redstream.ErrTopicExists) {
+		t.Fatalf("CreateTopic with another count: %v, want ErrTopicExists", err)
+	}
+	opened, err := redstream.OpenTopic(ctx, c, name)
+	if err != nil || opened.Partitions() != 12 || opened.Stream(11) != top.Stream(11) {
+		t.Fatalf("OpenTopic: %v", err)
+	}
+	if p := top.Partition("customer-42"); p != redstream.PartitionOf("customer-42", 12) || p != top.Partition("customer-42") {
+		t.Fatal("a key's partition is not stable")
+	}
+	for _, bad := range []int{0, -1, redstream.MaxPartitions + 1} {
+		if _, err := redstream.CreateTopic(ctx, c, key(t, "bad"), bad); !errors.Is(err, redstream.ErrInvalidOption) {
+			t.Errorf("CreateTopic with %d partitions: %v", bad, err)
+		}
+	}
+	if err := redstream.DeleteTopic(ctx, c, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redstream.OpenTopic(ctx, c, name); !errors.Is(err, redstream.ErrNoTopic) {
+		t.Fatalf("OpenTopic after delete: %v", err)
+	}
+}
+
+// orderLog records, per key, the sequence numbers handled, and checks
+// that no partition is handled by two consumers at once.
+type orderLog struct {
+	mu      sync.Mutex
+	seqs    map[string][]int
+	active  map[string]map[string]int // stream -> consumer -> running handlers
+	overlap []string
+}
+
+func newOrderLog() *orderLog {
+	return &orderLog{seqs: map[string][]int{}, active: map[string]map[string]int{}}
+}
+
+func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
+	return redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		l.mu.Lock()
+		if l.active[m.Stream] == nil {
+			l.active[m.Stream] = map[string]int{}
+		}
+		for other, n := range l.active[m.Stream] {
+			if other != name && n > 0 {
+				l.overlap = append(l.overlap, fmt.Sprintf("%s handled by %s while %s was", m.Stream, name, other))
+			}
+		}
+		l.active[m.Stream][name]++
+		l.mu.Unlock()
+		if work > 0 {
+			time.Sleep(work)
+		}
+		seq, _ := strconv.Atoi(m.Value("seq"))
+		l.mu.Lock()
+		k := m.Value(redstream.KeyField)
+		l.seqs[k] = append(l.seqs[k], seq)
+		l.active[m.Stream][name]--
+		l.mu.Unlock()
+		return nil
+	})
+}
+
+// check verifies every key's sequence is 0..n-1 in order, where a repeat
+// is allowed only of the event handled just before (a crash between
+// handling and acknowledging).
+func (l *orderLog) check(t *testing.T, keys, perKey int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range l.overlap {
+		t.Errorf("two owners at once: %s", o)
+	}
+	repeats := 0
+	for k := range keys {
+		got := l.seqs[fmt.Sprintf("key-%d", k)]
+		next := 0
+		for i, s := range got {
+			switch {
+			case s == next:
+				next++
+			case i > 0 && s == got[i-1] && s == next-1:
+				repeats++
+			default:
+				t.Fatalf("key-%d: handled %v: %d out of order at position %d", k, head(got, i+3), s, i)
+			}
+		}
+		if next != perKey {
+			t.Fatalf("key-%d: handled up to %d of %d", k, next, perKey)
+		}
+	}
+	t.Logf("%d keys × %d events in order; %d repeats of a last event", keys, perKey, repeats)
+}
+
+func head(s []int, n int) []int {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (l *orderLog) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.seqs {
+		n += len(s)
+	}
+	return n
+}
+
+func publishKeyed(t *testing.T, p *redstream.Publisher, top *redstream.Topic, keys, perKey int) {
+	t.Helper()
+	var batch []redstream.KeyedEntry
+	for s := range perKey {
+		for k := range keys {
+			batch = append(batch, redstream.KeyedEntry{Key: fmt.Sprintf("key-%d", k), Fields: redstream.Fields("seq", strconv.Itoa(s))})
+		}
+		if len(batch) >= 1000 || s == perKey-1 {
+			if _, err := p.PublishTopic(context.Background(), top, batch...); err != nil {
+				t.Error(err)
+				return
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+func ownedCounts(cons []*redstream.TopicConsumer) []int {
+	var out []int
+	for _, c := range cons {
+		out = append(out, len(c.Owned()))
+	}
+	sort.Ints(out)
+	return out
+}
+
+func balanced(cons []*redstream.TopicConsumer, n int) bool {
+	total := 0
+	c := len(cons)
+	for _, x := range cons {
+		o := len(x.Owned())
+		if o < n/c || o > (n+c-1)/c {
+			return false
+		}
+		total += o
+	}
+	return total == n
+}
+
+func TestTopicRebalancesAndKeepsKeyOrder(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 2*time.Minute)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newOrderLog()
+	lease := 600 * time.Millisecond
+	start := func(name string) (*redstream.TopicConsumer, <-chan error) {
+		tc, err := redstream.NewTopicConsumer(c, top, "g", log.handler(name, 200*time.Microsecond), redstream.Name(name), redstream.Lease(lease), redstream.Block(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- tc.Run(context.Background()) }()
+		t.Cleanup(func() { tc.Close() })
+		return tc, done
+	}
+	bound := 3 * lease // documented: about the lease length, plus heartbeats
+
+	a, aDone := start("a")
+	waitFor(t, bound, "a owns all 12", func() bool { return len(a.Owned()) == 12 })
+
+	const keys, perKey = 100, 200
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		p, _ := redstream.NewPublisher(c)
+		publishKeyed(t, p, top, keys, perKey)
+	}()
+
+	b, bDone := start("b")
+	cc, _ := start("c")
+	began := time.Now()
+	waitFor(t, bound, "1 -> 3 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, b, cc}, 12) })
+	t.Logf("balanced 4/4/4 in %v", time.Since(began).Round(10*time.Millisecond))
+
+	// b leaves gracefully; c dies (Close: its leases must expire).
+	if err := b.Shutdown(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	<-bDone
+	cc.Close()
+	began = time.Now()
+	waitFor(t, bound+lease, "3 -> 1 (b left, c died)", func() bool { return len(a.Owned()) == 12 })
+	t.Logf("a took all partitions back in %v", time.Since(began).Round(10*time.Millisecond))
+	d, _ := start("d")
+	waitFor(t, bound, "1 -> 2 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, d}, 12) })
+
+	<-pubDone
+	waitFor(t, 60*time.Second, "all events handled", func() bool { return log.total() >= keys*perKey && pendingAll(t, c, top) == 0 })
+	a.Shutdown(ctxT(t, 10*time.Second))
+	<-aDone
+	log.check(t, keys, perKey)
+}
+
+func pendingAll(t *testing.T, c rueidis.Client, top *redstream.Topic) int64 {
+	t.Helper()
+	var n int64
+	for _, s := range top.Streams() {
+		n += pendingCount(t, c, s, "g")
+	}
+	return n
+}

@@ -1,0 +1,914 @@
+package redstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// DefaultLease is how long a consumer's claim on a topic partition lasts
+// without renewal; partitions move within about this long when consumers
+// come, go or die.
+const DefaultLease = 6 * time.Second
+
+// Lease sets how long a TopicConsumer's claim on a partition lasts without
+// renewal (default DefaultLease). It renews every third of it, and stops
+// handling a partition once two thirds have passed without a renewal, so
+// that no two consumers handle one partition at once. Partitions move
+// within about this long. Only TopicConsumers use it.
+func Lease(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < 30*time.Millisecond {
+			return fmt.Errorf("%w: Lease must be at least 30ms, got %v", ErrInvalidOption, d)
+		}
+		c.lease = d
+		return nil
+	}
+}
+
+// TopicConsumer consumes a partitioned topic as a member of a consumer
+// group. The group's consumers divide the partitions among themselves
+// through leases kept in Redis, each owning ⌊N/C⌋ or ⌈N/C⌉ of N partitions
+// among C consumers, and move them when consumers join, leave or die.
+//
+// Events of one key are handled one at a time, in publish order; different
+// keys and partitions run in parallel, up to Concurrency handlers. A
+// failing event is retried in place (RetryBackoff) and holds the later
+// events of its key until it succeeds or is dead-lettered (MaxDeliveries,
+// Permanent): order is never silently broken, and other keys keep
+// flowing. Each event is acknowledged before the next of its key starts,
+// so after a crash only the last handled event of a key can be handled
+// again. A consumer that takes a partition over first finishes the
+// previous owner's pending entries, in order, before reading new ones.
+//
+// Options are the Consumer's, plus Lease; AlsoStreams, ClaimMinIdle,
+// ClaimInterval and DeleteIdleConsumers do not apply.
+type TopicConsumer struct {
+	client  rueidis.Client
+	topic   *Topic
+	group   string
+	handler Handler
+	cfg     consumerConfig
+	log     *slog.Logger
+	coord   string // the group's coordination hash
+
+	mu        sync.Mutex
+	started   bool
+	finished  bool
+	runs      map[int]*partitionRun
+	releasing map[int]bool // given up, waiting for running handlers
+	valid     time.Time    // leases count as held until then
+
+	stopOnce sync.Once
+	stopping chan struct{}
+	hard     context.Context
+	hardStop context.CancelFunc
+	done     chan struct{}
+
+	sem      chan struct{} // running handlers
+	handlers context.Context
+
+	handled      atomic.Int64
+	failed       atomic.Int64
+	deadLettered atomic.Int64
+	moves        atomic.Int64
+}
+
+// NewTopicConsumer returns a consumer of topic in group that passes each
+// event to handler. Run joins the group. The client stays the caller's.
+func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler Handler, opts ...ConsumerOption) (*TopicConsumer, error) {
+	switch {
+	case client == nil || topic == nil:
+		return nil, fmt.Errorf("%w: nil client or topic", ErrInvalidOption)
+	case group == "" || strings.ContainsAny(group, "{}"):
+		return nil, fmt.Errorf("%w: group name %q must be non-empty and without braces", ErrInvalidOption, group)
+	case handler == nil:
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
+	}
+	cfg := consumerConfig{
+		concurrency:   DefaultConcurrency,
+		block:         DefaultBlock,
+		startID:       "0",
+		maxDeliveries: DefaultMaxDeliveries,
+		retry:         defaultRetry,
+		deadSuffix:    DefaultDeadLetterSuffix,
+		lease:         DefaultLease,
+		streams:       []string{topic.Stream(0)},
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.streams) > 1 {
+		return nil, fmt.Errorf("%w: AlsoStreams does not apply to a topic consumer", ErrInvalidOption)
+	}
+	if cfg.name == "" {
+		cfg.name = defaultName()
+	}
+	if strings.Contains(cfg.name, "|") {
+		return nil, fmt.Errorf("%w: a topic consumer's name must not contain |", ErrInvalidOption)
+	}
+	if cfg.batch == 0 {
+		cfg.batch = cfg.concurrency
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.metrics == nil {
+		cfg.metrics = NopMetrics{}
+	}
+	hard, hardStop := context.WithCancel(context.Background())
+	return &TopicConsumer{
+		client:    client,
+		topic:     topic,
+		group:     group,
+		handler:   handler,
+		cfg:       cfg,
+		log:       cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
+		coord:     "{" + topic.Name + "}:group:" + group,
+		runs:      map[int]*partitionRun{},
+		releasing: map[int]bool{},
+		stopping:  make(chan struct{}),
+		hard:      hard,
+		hardStop:  hardStop,
+		done:      make(chan struct{}),
+		sem:       make(chan struct{}, cfg.concurrency),
+	}, nil
+}
+
+// Name returns the consumer's name in the group.
+func (tc *TopicConsumer) Name() string { return tc.cfg.name }
+
+// Owned returns the partitions this consumer owns now, in order.
+func (tc *TopicConsumer) Owned() []int {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	out := make([]int, 0, len(tc.runs))
+	for p := range tc.topic.Partitions() {
+		if _, ok := tc.runs[p]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TopicStats counts what a TopicConsumer has done since Run started.
+type TopicStats struct {
+	Handled      int64 // events handled and acknowledged
+	Failed       int64 // handler calls that failed (each retry counts)
+	DeadLettered int64 // events moved to a dead-letter stream
+	Moves        int64 // partitions taken on or given up
+}
+
+// Stats returns the consumer's counters.
+func (tc *TopicConsumer) Stats() TopicStats {
+	return TopicStats{Handled: tc.handled.Load(), Failed: tc.failed.Load(), DeadLettered: tc.deadLettered.Load(), Moves: tc.moves.Load()}
+}
+
+// Run joins the group (creating it on every partition if missing), takes
+// its share of the partitions and handles their events until ctx ends or
+// Shutdown or Close is called. Ending ctx or Shutdown is graceful: running
+// handlers finish and are acknowledged, and the partitions are released
+// at once for the other consumers.
+func (tc *TopicConsumer) Run(ctx context.Context) error {
+	tc.mu.Lock()
+	switch {
+	case tc.finished:
+		tc.mu.Unlock()
+		return ErrClosed
+	case tc.started:
+		tc.mu.Unlock()
+		return ErrRunning
+	}
+	tc.started = true
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	tc.handlers = hctx
+	tc.mu.Unlock()
+	defer func() {
+		tc.mu.Lock()
+		tc.finished = true
+		tc.mu.Unlock()
+		hcancel()
+		tc.hardStop()
+		close(tc.done)
+	}()
+	stopHandlers := context.AfterFunc(tc.hard, hcancel)
+	defer stopHandlers()
+
+	setup, cancel := context.WithCancel(ctx)
+	stopSetup := context.AfterFunc(tc.hard, cancel)
+	cmds := make(rueidis.Commands, 0, tc.topic.Partitions())
+	for _, s := range tc.topic.Streams() {
+		cmds = append(cmds, tc.client.B().XgroupCreate().Key(s).Group(tc.group).Id(tc.cfg.startID).Mkstream().Build())
+	}
+	for i, r := range tc.client.DoMulti(setup, cmds...) {
+		if err := r.Error(); err != nil && !rueidis.IsRedisBusyGroup(err) {
+			stopSetup()
+			cancel()
+			if ctx.Err() != nil || tc.hard.Err() != nil {
+				return nil
+			}
+			return wrapErr("xgroup create", tc.topic.Stream(i)+" "+tc.group, err)
+		}
+	}
+	stopSetup()
+	cancel()
+	stopWatch := context.AfterFunc(ctx, tc.stop)
+	defer stopWatch()
+
+	tick := max(tc.cfg.lease/3, 10*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	retry := connBackoffCounter()
+	for {
+		if err := tc.coordinate(); err != nil {
+			if tc.hard.Err() != nil {
+				break
+			}
+			tc.log.Error("redstream: renewing partition leases failed", "err", err)
+			tc.expire()
+			if !tc.waitOrStop(retry.Next()) {
+				break
+			}
+			continue
+		}
+		retry.Reset()
+		select {
+		case <-t.C:
+			continue
+		case <-tc.stopping:
+		case <-tc.hard.Done():
+		}
+		break
+	}
+	tc.stopAll(true)
+	ctx2, cancel2 := context.WithTimeout(tc.hard, 2*time.Second)
+	defer cancel2()
+	_ = tc.client.Do(ctx2, tc.client.B().Hdel().Key(tc.coord).Field("m:"+tc.cfg.name).Build()).Error()
+	if tc.hard.Err() != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (tc *TopicConsumer) waitOrStop(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-tc.stopping:
+		return false
+	case <-tc.hard.Done():
+		return false
+	}
+}
+
+// Shutdown stops handling, waits for running handlers and releases the
+// partitions; if ctx ends first it closes the consumer as Close does.
+func (tc *TopicConsumer) Shutdown(ctx context.Context) error {
+	tc.stop()
+	tc.mu.Lock()
+	started := tc.started
+	if !started {
+		tc.finished = true
+	}
+	tc.mu.Unlock()
+	if !started {
+		tc.hardStop()
+		return nil
+	}
+	select {
+	case <-tc.done:
+		return nil
+	case <-ctx.Done():
+		tc.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the consumer at once; its leases expire after Lease.
+func (tc *TopicConsumer) Close() error {
+	tc.stop()
+	tc.hardStop()
+	tc.mu.Lock()
+	if !tc.started {
+		tc.finished = true
+	}
+	tc.mu.Unlock()
+	return nil
+}
+
+func (tc *TopicConsumer) stop() { tc.stopOnce.Do(func() { close(tc.stopping) }) }
+
+// coordinateScript is one heartbeat of a topic consumer: it records the
+// consumer as alive, drops members whose heartbeat expired, works out the
+// consumer's fair share of the partitions (⌈N/C⌉ for the first N mod C
+// members by name, ⌊N/C⌋ for the rest), renews the leases it holds, and
+// takes free or expired partitions up to its share. It returns the
+// partitions to keep and those to give up (over the share), each with
+// its lease generation. Times are the server's, so clocks of the
+// consumers' hosts do not matter.
+var coordinateScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me, lease, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'm:' .. me, now + lease)
+local all = redis.call('HGETALL', KEYS[1])
+local members, leases = {}, {}
+for i = 1, #all, 2 do
+  local f, v = all[i], all[i + 1]
+  local kind = string.sub(f, 1, 2)
+  if kind == 'm:' then
+    if tonumber(v) < now then redis.call('HDEL', KEYS[1], f) else members[#members + 1] = string.sub(f, 3) end
+  elseif kind == 'p:' then
+    local owner, gen, exp = string.match(v, '^(.*)|(%d+)|(%d+)$')
+    leases[tonumber(string.sub(f, 3))] = {owner, gen, tonumber(exp)}
+  end
+end
+table.sort(members)
+local idx = 1
+for i, m in ipairs(members) do if m == me then idx = i end end
+local c = #members
+local share = math.floor(n / c)
+if idx <= n % c then share = share + 1 end
+local keep, give = {}, {}
+local have = 0
+for p = 0, n - 1 do
+  local l = leases[p]
+  if l and l[1] == me and l[3] >= now then
+    redis.call('HSET', KEYS[1], 'p:' .. p, me .. '|' .. l[2] .. '|' .. (now + lease))
+    have = have + 1
+    if have <= share then
+      keep[#keep + 1] = tostring(p); keep[#keep + 1] = l[2]
+    else
+      give[#give + 1] = tostring(p); give[#give + 1] = l[2]
+    end
+  end
+end
+for p = 0, n - 1 do
+  if have >= share then break end
+  local l = leases[p]
+  if not l or l[3] < now then
+    local gen = redis.call('HINCRBY', KEYS[1], 'g:' .. p, 1)
+    redis.call('HSET', KEYS[1], 'p:' .. p, me .. '|' .. gen .. '|' .. (now + lease))
+    keep[#keep + 1] = tostring(p); keep[#keep + 1] = tostring(gen)
+    have = have + 1
+  end
+end
+return {keep, give}
+`)
+
+// releaseScript gives a partition up if this consumer still holds it
+// under the same generation.
+var releaseScript = rueidis.NewLuaScript(`
+local v = redis.call('HGET', KEYS[1], 'p:' .. ARGV[2])
+if not v then return 0 end
+local owner, gen = string.match(v, '^(.*)|(%d+)|%d+$')
+if owner == ARGV[1] and gen == ARGV[3] then
+  redis.call('HDEL', KEYS[1], 'p:' .. ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// coordinate runs one heartbeat and starts or stops partition workers to
+// match it.
+func (tc *TopicConsumer) coordinate() error {
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(tc.hard, tc.cfg.lease/3)
+	defer cancel()
+	arr, err := coordinateScript.Exec(ctx, tc.client, []string{tc.coord},
+		[]string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}).ToArray()
+	if err != nil {
+		return wrapErr("coordinate", tc.coord, err)
+	}
+	if len(arr) != 2 {
+		return wrapErr("coordinate", tc.coord, errors.New("unexpected reply"))
+	}
+	keep, err := arr[0].AsStrSlice()
+	if err != nil {
+		return wrapErr("coordinate", tc.coord, err)
+	}
+	give, err := arr[1].AsStrSlice()
+	if err != nil {
+		return wrapErr("coordinate", tc.coord, err)
+	}
+	want := map[int]int64{}
+	for i := 0; i+1 < len(keep); i += 2 {
+		p, _ := strconv.Atoi(keep[i])
+		g, _ := strconv.ParseInt(keep[i+1], 10, 64)
+		want[p] = g
+	}
+	tc.mu.Lock()
+	// Held from when the heartbeat was sent: the server's expiry is later.
+	tc.valid = began.Add(tc.cfg.lease * 2 / 3)
+	var stale []*partitionRun
+	for p, r := range tc.runs {
+		if g, ok := want[p]; !ok || g != r.gen {
+			stale = append(stale, r)
+			delete(tc.runs, p)
+		}
+	}
+	var start []*partitionRun
+	for p, g := range want {
+		if _, ok := tc.runs[p]; !ok {
+			r := newPartitionRun(tc, p, g)
+			tc.runs[p] = r
+			start = append(start, r)
+		}
+	}
+	tc.mu.Unlock()
+	for _, r := range stale { // lost: stop at once, cancel running handlers
+		r.lose()
+		tc.moves.Add(1)
+		tc.log.Warn("redstream: lost partition", "partition", r.p)
+	}
+	for _, r := range start {
+		tc.moves.Add(1)
+		tc.log.Info("redstream: took partition", "partition", r.p, "generation", r.gen)
+		go r.run()
+	}
+	// Partitions over the share: stop taking events, let running handlers
+	// finish, then hand them over. The heartbeat keeps renewing them
+	// meanwhile, so nobody else can handle them before that.
+	for i := 0; i+1 < len(give); i += 2 {
+		p, _ := strconv.Atoi(give[i])
+		gen := give[i+1]
+		tc.mu.Lock()
+		if tc.releasing[p] {
+			tc.mu.Unlock()
+			continue
+		}
+		tc.releasing[p] = true
+		r := tc.runs[p]
+		delete(tc.runs, p)
+		tc.mu.Unlock()
+		go func() {
+			if r != nil {
+				r.halt()
+				<-r.done
+				tc.moves.Add(1)
+			}
+			ctx, cancel := context.WithTimeout(tc.hard, 5*time.Second)
+			_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(p), gen}).Error()
+			cancel()
+			tc.mu.Lock()
+			delete(tc.releasing, p)
+			tc.mu.Unlock()
+			tc.log.Info("redstream: gave partition up to rebalance", "partition", p)
+		}()
+	}
+	return nil
+}
+
+// expire stops handling every partition once the leases can no longer be
+// counted as held.
+func (tc *TopicConsumer) expire() {
+	tc.mu.Lock()
+	if time.Now().Before(tc.valid) {
+		tc.mu.Unlock()
+		return
+	}
+	runs := tc.runs
+	tc.runs = map[int]*partitionRun{}
+	tc.mu.Unlock()
+	for _, r := range runs {
+		r.lose()
+		tc.moves.Add(1)
+	}
+}
+
+// holds reports whether this consumer may still handle partition p of
+// generation gen.
+func (tc *TopicConsumer) holds(p int, gen int64) bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	r, ok := tc.runs[p]
+	return ok && r.gen == gen && time.Now().Before(tc.valid)
+}
+
+// stopAll stops every partition worker, waits for them, and with release
+// gives the partitions up at once.
+func (tc *TopicConsumer) stopAll(release bool) {
+	tc.mu.Lock()
+	runs := tc.runs
+	tc.runs = map[int]*partitionRun{}
+	tc.mu.Unlock()
+	for _, r := range runs {
+		r.halt()
+	}
+	for _, r := range runs {
+		<-r.done
+	}
+	if !release || tc.hard.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(tc.hard, 2*time.Second)
+	defer cancel()
+	for _, r := range runs {
+		_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(r.p), strconv.FormatInt(r.gen, 10)}).Error()
+	}
+}
+
+// partitionRun handles one owned partition: the previous owners' pending
+// entries first, in order, then new entries, each key's events in turn.
+type partitionRun struct {
+	tc     *TopicConsumer
+	p      int
+	gen    int64
+	stream string
+
+	halted   chan struct{}
+	haltOnce sync.Once
+	done     chan struct{}
+	ctx      context.Context // reads; handlers' context is hctx
+	cancel   context.CancelFunc
+	hctx     context.Context
+	hcancel  context.CancelFunc
+
+	mu     sync.Mutex
+	queues map[string]*keyQueue
+	queued int // entries read and not yet finished
+	room   chan struct{}
+	keys   sync.WaitGroup
+}
+
+type keyQueue struct {
+	items []*Message
+}
+
+func newPartitionRun(tc *TopicConsumer, p int, gen int64) *partitionRun {
+	ctx, cancel := context.WithCancel(tc.hard)
+	hctx, hcancel := context.WithCancel(tc.handlers)
+	return &partitionRun{
+		tc: tc, p: p, gen: gen, stream: tc.topic.Stream(p),
+		halted: make(chan struct{}), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, hctx: hctx, hcancel: hcancel,
+		queues: map[string]*keyQueue{}, room: make(chan struct{}, 1),
+	}
+}
+
+// halt stops reading and starting events; running handlers finish.
+func (r *partitionRun) halt() {
+	r.haltOnce.Do(func() {
+		close(r.halted)
+		r.cancel()
+	})
+}
+
+// lose is halt for a partition no longer held: running handlers' context
+// is canceled too.
+func (r *partitionRun) lose() {
+	r.halt()
+	r.hcancel()
+}
+
+func (r *partitionRun) isHalted() bool {
+	select {
+	case <-r.halted:
+		return true
+	case <-r.tc.hard.Done():
+		return true
+	default:
+		return !r.tc.holds(r.p, r.gen)
+	}
+}
+
+func (r *partitionRun) run() {
+	defer close(r.done)
+	defer r.hcancel()
+	defer r.keys.Wait()
+	tc := r.tc
+	log := tc.log.With("partition", r.p)
+	retry := connBackoffCounter()
+	takeover := true
+	for !r.isHalted() {
+		free := r.waitRoom()
+		if free == 0 {
+			break
+		}
+		var msgs []*Message
+		var err error
+		if takeover {
+			msgs, err = r.takeOver(free)
+			if err == nil && msgs == nil {
+				takeover = false // nothing left of earlier owners: read new entries
+				continue
+			}
+		} else {
+			msgs, err = r.readNew(free)
+		}
+		if err != nil {
+			if r.isHalted() {
+				break
+			}
+			log.Error("redstream: reading a partition failed; retrying", "err", err)
+			takeover = true // a lost reply may have left entries with us: walk again
+			if !r.sleep(retry.Next()) {
+				break
+			}
+			continue
+		}
+		retry.Reset()
+		for _, m := range msgs {
+			r.enqueue(m)
+		}
+	}
+}
+
+// waitRoom waits until fewer than BatchSize entries are in hand and
+// returns how many more may be read; 0 when halted.
+func (r *partitionRun) waitRoom() int {
+	for {
+		r.mu.Lock()
+		free := r.tc.cfg.batch - r.queued
+		r.mu.Unlock()
+		if free > 0 {
+			return free
+		}
+		select {
+		case <-r.room:
+		case <-r.halted:
+			return 0
+		}
+	}
+}
+
+func (r *partitionRun) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.halted:
+		return false
+	}
+}
+
+// takeOver claims, in ID order, up to n entries pending in the group on
+// this partition that are not in hand already: the previous owners'
+// (and any this consumer lost track of). It returns nil when none are
+// left.
+func (r *partitionRun) takeOver(n int) ([]*Message, error) {
+	tc := r.tc
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	start := "-"
+	for {
+		rows, err := tc.client.Do(ctx, tc.client.B().Xpending().Key(r.stream).Group(tc.group).Start(start).End("+").Count(int64(n)).Build()).ToArray()
+		if err != nil {
+			return nil, wrapErr("xpending", r.stream+" "+tc.group, err)
+		}
+		if len(rows) == 0 {
+			return nil, nil
+		}
+		var ids []string
+		counts := map[string]int{}
+		last := ""
+		for _, row := range rows {
+			cols, err := row.ToArray()
+			if err != nil || len(cols) < 4 {
+				return nil, wrapErr("xpending", r.stream, errors.New("unexpected reply row"))
+			}
+			id := str(cols[0])
+			last = id
+			if r.inHand(id) {
+				continue
+			}
+			ids = append(ids, id)
+			counts[id] = int(integer(cols[3])) + 1
+		}
+		if len(ids) == 0 {
+			start = nextID(last)
+			continue
+		}
+		entries, err := asEntries(tc.client.Do(ctx, tc.client.B().Xclaim().Key(r.stream).Group(tc.group).Consumer(tc.cfg.name).MinIdleTime("0").Id(ids...).Build()))
+		if err != nil {
+			return nil, wrapErr("xclaim", r.stream+" "+tc.group, err)
+		}
+		found := map[string]bool{}
+		msgs := make([]*Message, 0, len(entries))
+		for _, e := range entries {
+			if e.FieldValues == nil {
+				continue
+			}
+			found[e.ID] = true
+			msgs = append(msgs, newMessage(r.stream, e, counts[e.ID]))
+		}
+		var gone []string
+		for _, id := range ids {
+			if !found[id] {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 { // trimmed or deleted: nothing to hand over
+			_ = tc.client.Do(ctx, tc.client.B().Xack().Key(r.stream).Group(tc.group).Id(gone...).Build()).Error()
+		}
+		if len(msgs) > 0 {
+			return msgs, nil
+		}
+		start = nextID(last)
+	}
+}
+
+func (r *partitionRun) inHand(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range r.queues {
+		for _, m := range q.items {
+			if m.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readNew reads up to n new entries, blocking at most Block; halting the
+// partition interrupts the read.
+func (r *partitionRun) readNew(n int) ([]*Message, error) {
+	tc := r.tc
+	cmd := tc.client.B().Xreadgroup().Group(tc.group, tc.cfg.name).Count(int64(n)).
+		Block(tc.cfg.block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
+	reply, err := tc.client.Do(r.ctx, cmd.UnblockOnCancel()).ToMessage()
+	if err == nil {
+		var msgs []*Message
+		if msgs, err = parseXRead(&reply, r.stream); err == nil {
+			return msgs, nil
+		}
+	}
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	// A reply lost to the halt leaves its entries pending with this
+	// consumer: the next owner takes them over, in order.
+	return nil, wrapErr("xreadgroup", r.stream+" "+tc.group, err)
+}
+
+// enqueue appends m to its key's queue, starting the key's worker if idle.
+// Entries without a key are their own key: they keep no order.
+func (r *partitionRun) enqueue(m *Message) {
+	k, ok := m.Get(KeyField)
+	if !ok {
+		k = "\x00" + m.ID
+	}
+	r.mu.Lock()
+	r.queued++
+	q, busy := r.queues[k]
+	if !busy {
+		q = &keyQueue{}
+		r.queues[k] = q
+	}
+	q.items = append(q.items, m)
+	r.mu.Unlock()
+	if !busy {
+		r.keys.Add(1)
+		go r.runKey(k, q)
+	}
+}
+
+// runKey handles a key's events one after another until its queue is
+// empty, or the partition is halted (the rest stays pending, in order,
+// for the next owner).
+func (r *partitionRun) runKey(k string, q *keyQueue) {
+	defer r.keys.Done()
+	for {
+		r.mu.Lock()
+		if len(q.items) == 0 || r.isHaltedLocked() {
+			n := len(q.items)
+			delete(r.queues, k)
+			r.queued -= n
+			r.mu.Unlock()
+			r.signalRoom()
+			return
+		}
+		m := q.items[0]
+		r.mu.Unlock()
+		finished := r.handleInOrder(m)
+		r.mu.Lock()
+		if !finished {
+			// Not acknowledged: the rest of the key must wait behind it,
+			// pending, for whoever handles the partition next.
+			n := len(q.items)
+			delete(r.queues, k)
+			r.queued -= n
+			r.mu.Unlock()
+			r.signalRoom()
+			return
+		}
+		q.items = q.items[1:]
+		r.queued--
+		r.mu.Unlock()
+		r.signalRoom()
+	}
+}
+
+func (r *partitionRun) isHaltedLocked() bool {
+	select {
+	case <-r.halted:
+		return true
+	case <-r.tc.hard.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *partitionRun) signalRoom() {
+	select {
+	case r.room <- struct{}{}:
+	default:
+	}
+}
+
+// handleInOrder handles m until it succeeds and is acknowledged, or is
+// dead-lettered; it reports false when the partition was halted first.
+func (r *partitionRun) handleInOrder(m *Message) bool {
+	tc := r.tc
+	for !r.isHalted() {
+		select {
+		case tc.sem <- struct{}{}:
+		case <-r.halted:
+			return false
+		}
+		tc.cfg.metrics.InFlight(m.Stream, tc.group, 1)
+		began := time.Now()
+		err := r.call(m)
+		took := time.Since(began)
+		tc.cfg.metrics.InFlight(m.Stream, tc.group, -1)
+		<-tc.sem
+		if err == nil {
+			if !r.ack(m) {
+				return false
+			}
+			tc.handled.Add(1)
+			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeAck, took)
+			return true
+		}
+		tc.failed.Add(1)
+		log := tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries)
+		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) || (tc.cfg.maxDeliveries > 0 && m.Deliveries >= tc.cfg.maxDeliveries) {
+			log.Warn("redstream: handler failed for good; dead-lettering the event", "err", err)
+			ctx, cancel := context.WithTimeout(tc.hard, 10*time.Second)
+			moved, derr := deadLetterEntry(ctx, tc.client, tc.group, tc.cfg.name, m.Stream+tc.cfg.deadSuffix, m, err)
+			cancel()
+			if derr == nil {
+				if moved {
+					tc.deadLettered.Add(1)
+				}
+				tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeDeadLetter, took)
+				return true
+			}
+			log.Error("redstream: dead-lettering failed; retrying", "err", derr)
+		} else {
+			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
+			log.Warn("redstream: handler failed; retrying in order", "err", err)
+		}
+		if !r.sleep(tc.cfg.retry.Delay(m.Deliveries - 1)) {
+			return false
+		}
+		m.Deliveries++
+	}
+	return false
+}
+
+func (r *partitionRun) call(m *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v}
+		}
+	}()
+	return r.tc.handler.Handle(r.hctx, m)
+}
+
+// ack acknowledges m before the next event of its key starts, retrying
+// while the partition is held.
+func (r *partitionRun) ack(m *Message) bool {
+	tc := r.tc
+	retry := connBackoffCounter()
+	for {
+		ctx, cancel := context.WithTimeout(tc.hard, 5*time.Second)
+		err := tc.client.Do(ctx, tc.client.B().Xack().Key(m.Stream).Group(tc.group).Id(m.ID).Build()).Error()
+		cancel()
+		if err == nil {
+			return true
+		}
+		if tc.hard.Err() != nil || r.isHalted() {
+			return false
+		}
+		tc.log.Error("redstream: acknowledging an event failed; retrying", "partition", r.p, "id", m.ID, "err", err)
+		if !r.sleep(retry.Next()) {
+			return false
+		}
+	}
+}
