@@ -19,7 +19,7 @@ func tempDirForProcess() string {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(faultRoleEnv) == "consumer" {
+	if os.Getenv(faultRoleEnv) != "" {
 		os.Exit(runFaultProcess())
 	}
 	code := m.Run()

@@ -195,7 +195,14 @@ func balanced(cons []*redstream.TopicConsumer, n int) bool {
 
 func TestTopicRebalancesAndKeepsKeyOrder(t *testing.T) {
 	srv := sharedRedis(t)
-	c := dial(t, srv)
+	rebalanceScenario(t, dial(t, srv))
+}
+
+// rebalanceScenario publishes 100 keys × 200 events to a 12-partition
+// topic while its consumers go 1 → 3 → 1 (one leaves, one dies) → 2, and
+// checks the split is balanced within the bound each time, no partition
+// has two owners handling at once, and every key is handled in order.
+func rebalanceScenario(t *testing.T, c rueidis.Client) {
 	ctx := ctxT(t, 2*time.Minute)
 	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 12)
 	if err != nil {

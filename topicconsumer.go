@@ -409,11 +409,19 @@ func (tc *TopicConsumer) coordinate() error {
 		g, _ := strconv.ParseInt(keep[i+1], 10, 64)
 		want[p] = g
 	}
+	giving := map[int]bool{}
+	for i := 0; i+1 < len(give); i += 2 {
+		p, _ := strconv.Atoi(give[i])
+		giving[p] = true
+	}
 	tc.mu.Lock()
 	// Held from when the heartbeat was sent: the server's expiry is later.
 	tc.valid = began.Add(tc.cfg.lease * 2 / 3)
 	var stale []*partitionRun
 	for p, r := range tc.runs {
+		if giving[p] {
+			continue // handed over below, once its handlers finish
+		}
 		if g, ok := want[p]; !ok || g != r.gen {
 			stale = append(stale, r)
 			delete(tc.runs, p)
