@@ -4,11 +4,11 @@
 
 GO ?= go
 
-.PHONY: test redis-server check fmt vet race bench-smoke bench demo
+.PHONY: test redis-server check fmt vet race modules bench-smoke bench demo
 
 ## test: install redis-server if missing, then check formatting, vet, run every test with -race,
-## and run each Go benchmark once as a smoke test
-test: redis-server check race bench-smoke
+## run each Go benchmark once as a smoke test, and test the separate modules (benchmarks/, watermill/)
+test: redis-server check race bench-smoke modules
 
 redis-server:
 	@scripts/ensure-redis-server.sh
@@ -24,6 +24,15 @@ vet:
 race:
 	$(GO) build ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Modules of their own, so the library never depends on what they import.
+MODULES := $(wildcard benchmarks watermill)
+
+modules:
+	@for m in $(MODULES); do \
+		echo "== $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...) || exit 1; \
+	done
 
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...

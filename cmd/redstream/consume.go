@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/redstreamprom"
 )
 
 // errOverMax is what the handler returns for entries read after --max was
@@ -23,6 +23,7 @@ var errOverMax = errors.New("--max reached: entry left pending")
 func (a *app) consumeCmd() *cobra.Command {
 	var (
 		stream, group, name, from string
+		metricsAddr               string
 		concurrency, max          int
 		asJSON                    bool
 	)
@@ -63,6 +64,9 @@ was delivered but had not acknowledged.`,
 			case concurrency < 1:
 				return usagef("--concurrency must be at least 1, got %d", concurrency)
 			}
+			if err := checkMetricsAddr(metricsAddr); err != nil {
+				return err
+			}
 			if _, err := redstream.ParseID(from); err != nil && from != "$" {
 				return usagef("--from must be 0, $ or an entry ID such as 1700000000000-0, got %q", from)
 			}
@@ -75,8 +79,8 @@ was delivered but had not acknowledged.`,
 				// Printing an entry cannot fail because of the entry: never
 				// move one to the dead-letter stream, whatever its history.
 				redstream.MaxDeliveries(0),
-				// Only what needs a human: lost connections, re-created groups.
-				redstream.WithLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
+				// --log-format, --log-level (default: warnings and errors).
+				redstream.WithLogger(a.log()),
 			}
 			if cmd.Flags().Changed("consumer") {
 				opts = append(opts, redstream.Name(name))
@@ -118,6 +122,18 @@ was delivered but had not acknowledged.`,
 				return err
 			}
 			defer client.Close()
+			if metricsAddr != "" {
+				m, err := redstreamprom.NewMetrics()
+				if err != nil {
+					return err
+				}
+				srv, err := a.serveMetrics(metricsAddr, client, m, stream)
+				if err != nil {
+					return err
+				}
+				defer srv.Stop()
+				opts = append(opts, redstream.WithMetrics(m))
+			}
 			cons, err := redstream.NewConsumer(client, stream, group, handler, opts...)
 			if err != nil {
 				return err // an invalid option: exit code 2
@@ -148,6 +164,7 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	_ = f.MarkHidden("max")
 	_ = cmd.MarkFlagRequired("stream")
 	_ = cmd.MarkFlagRequired("group")

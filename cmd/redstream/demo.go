@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/internal/devserver"
+	"github.com/redstream-go/redstream/redstreamprom"
 )
 
 // The seed scenario: a publisher sends "ticket received" events to stream
@@ -39,6 +39,7 @@ func (a *app) demoCmd() *cobra.Command {
 	var (
 		tickets, consumers, concurrency int
 		work                            time.Duration
+		metricsAddr                     string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo [--tickets N] [--consumers N] [--work D] [--concurrency N]",
@@ -69,9 +70,12 @@ acknowledged (checked against the group's pending entries at the end).`,
 			case work < 0:
 				return usagef("--work must not be negative, got %v", work)
 			}
+			if err := checkMetricsAddr(metricsAddr); err != nil {
+				return err
+			}
 			d := &demo{
 				app: a, tickets: tickets, consumers: consumers,
-				concurrency: concurrency, work: work,
+				concurrency: concurrency, work: work, metricsAddr: metricsAddr,
 			}
 			return d.run(cmd)
 		}),
@@ -81,6 +85,7 @@ acknowledged (checked against the group's pending entries at the end).`,
 	f.IntVar(&consumers, "consumers", 5, "how many consumers share the tickets")
 	f.DurationVar(&work, "work", 100*time.Millisecond, "how long handling one ticket takes (a timer)")
 	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many tickets each consumer handles at once")
+	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	return cmd
 }
 
@@ -89,6 +94,8 @@ type demo struct {
 	*app
 	tickets, consumers, concurrency int
 	work                            time.Duration
+	metricsAddr                     string
+	metrics                         redstream.Metrics // NopMetrics without --metrics-addr
 
 	names []string // consumer names, demo-consumer-1..N
 
@@ -133,6 +140,19 @@ func (d *demo) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer client.Close()
+	d.metrics = redstream.NopMetrics{}
+	if d.metricsAddr != "" {
+		m, err := redstreamprom.NewMetrics()
+		if err != nil {
+			return err
+		}
+		srv, err := d.serveMetrics(d.metricsAddr, client, m, demoStream)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		d.metrics = m
+	}
 
 	existed, err := d.prepareGroup(ctx, client)
 	if err != nil {
@@ -153,7 +173,7 @@ func (d *demo) run(cmd *cobra.Command) error {
 	runCtx, stopConsumers := context.WithCancel(ctx)
 	defer stopConsumers()
 	cons := make([]*redstream.Consumer, d.consumers)
-	logger := slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	logger := d.log()
 	for i := range cons {
 		d.names[i] = "demo-consumer-" + strconv.Itoa(i+1)
 		c, err := redstream.NewConsumer(client, demoStream, demoGroup, d.handler(i),
@@ -161,6 +181,7 @@ func (d *demo) run(cmd *cobra.Command) error {
 			redstream.Concurrency(d.concurrency),
 			redstream.Block(demoBlock),
 			redstream.WithLogger(logger),
+			redstream.WithMetrics(d.metrics),
 		)
 		if err != nil {
 			return err
@@ -284,7 +305,7 @@ func (d *demo) count(i int) {
 // publish sends the tickets in the seed's format, in batches, and returns
 // the first and last IDs.
 func (d *demo) publish(ctx context.Context, client rueidis.Client) (first, last string, err error) {
-	pub, err := redstream.NewPublisher(client)
+	pub, err := redstream.NewPublisher(client, redstream.WithPublishMetrics(d.metrics))
 	if err != nil {
 		return "", "", err
 	}

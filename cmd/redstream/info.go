@@ -23,6 +23,10 @@ func (a *app) infoCmd() *cobra.Command {
 		Short: "Show a stream's length, first and last IDs, and its consumer groups",
 		Long: `info shows a stream's length, its first and last entry IDs and, for each
 consumer group, its consumers, pending entries, lag and last delivered ID.
+It also shows the stream's memory (as the server estimates it), its dead
+letters, each group's oldest pending entry and how old it is, and for each
+consumer how long it has been idle (since it last tried to read or claim)
+and inactive (since it last succeeded; Redis 7.2+, else "unknown").
 
 Lag is how many entries the group has not been delivered yet; it shows
 "unknown" when the server does not report it and the backlog is too long to
@@ -74,6 +78,8 @@ func writeInfoText(w io.Writer, info *redstream.StreamInfo) error {
 	fmt.Fprintf(tw, "first ID\t%s\n", orNone(info.FirstID))
 	fmt.Fprintf(tw, "last ID\t%s\n", orNone(info.LastID))
 	fmt.Fprintf(tw, "last generated ID\t%s\n", orNone(info.LastGeneratedID))
+	fmt.Fprintf(tw, "memory\t%s\n", bytesText(info.MemoryBytes))
+	fmt.Fprintf(tw, "dead letters\t%d in %s\n", info.DeadLetters, info.DeadLetterStream)
 	fmt.Fprintf(tw, "groups\t%d\n", len(info.Groups))
 	if err := tw.Flush(); err != nil {
 		return err
@@ -85,22 +91,54 @@ func writeInfoText(w io.Writer, info *redstream.StreamInfo) error {
 		fmt.Fprintf(tw, "  pending\t%d\n", g.Pending)
 		fmt.Fprintf(tw, "  lag\t%s\n", lagText(g.Lag))
 		fmt.Fprintf(tw, "  last delivered ID\t%s\n", orNone(g.LastDeliveredID))
+		fmt.Fprintf(tw, "  oldest pending ID\t%s\n", orNone(g.OldestPendingID))
+		fmt.Fprintf(tw, "  oldest pending age\t%s\n", durText(g.OldestPendingAge, "-"))
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		if len(g.Consumers) == 0 {
 			continue
 		}
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  CONSUMER\tPENDING\tIDLE\n")
-		for _, c := range g.Consumers {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\n", c.Name, c.Pending, idleText(c.Idle))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := writeConsumers(w, "  ", g.Consumers); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeConsumers prints a consumer table, each line after indent.
+func writeConsumers(w io.Writer, indent string, cs []redstream.ConsumerInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%sCONSUMER\tPENDING\tIDLE\tINACTIVE\n", indent)
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%s\n", indent, c.Name, c.Pending, idleText(c.Idle), durText(c.Inactive, "unknown"))
+	}
+	return tw.Flush()
+}
+
+// durText prints an optional duration, or ifNil.
+func durText(d *time.Duration, ifNil string) string {
+	if d == nil {
+		return ifNil
+	}
+	return roundDuration(*d).String()
+}
+
+// bytesText prints a size in binary units, or "unknown".
+func bytesText(n *int64) string {
+	if n == nil {
+		return "unknown"
+	}
+	const unit = 1024
+	if *n < unit {
+		return fmt.Sprintf("%d B", *n)
+	}
+	v, i := float64(*n)/unit, 0
+	for v >= unit && i < 3 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGT"[i])
 }
 
 // lagText prints a group's lag, or "unknown" when nobody knows it: a

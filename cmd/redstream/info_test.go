@@ -110,3 +110,58 @@ func TestLagText(t *testing.T) {
 		t.Errorf("idleText(-1ms) = %q, want unknown", got)
 	}
 }
+
+func TestInfoGolden(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	seedGroup(t, c, 10, 4)
+	for _, cmd := range [][]string{
+		{"XGROUP", "CREATE", "st", "empty", "$"},
+		{"XADD", "st:dead", "*", "k", "v"},
+		{"XADD", "st:dead", "*", "k", "w"},
+	} {
+		if err := do(t, c, cmd...).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cli(t, nil, "info", "--redis", srv.URL(), "--stream", "st")
+	if r.code != exitOK {
+		t.Fatalf("info:\n%s", r)
+	}
+	for _, want := range []string{
+		`(?m)^memory +[0-9.]+ (B|KiB|MiB)$`,
+		`(?m)^dead letters +2 in st:dead$`,
+		`(?m)^  oldest pending ID +[0-9]+-0$`,
+		`(?m)^  oldest pending age +\S+$`,
+		`(?m)^  oldest pending ID +-$`, // group empty
+		`(?m)^  CONSUMER +PENDING +IDLE +INACTIVE$`,
+		`(?m)^  alice +4 +\S+ +\S+$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("info output does not match %s:\n%s", want, r)
+		}
+	}
+	golden(t, "info", r.stdout)
+}
+
+func TestBytesText(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {5 << 20, "5.0 MiB"}, {3 << 30, "3.0 GiB"}} {
+		if got := bytesText(&tc.n); got != tc.want {
+			t.Errorf("bytesText(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	if got := bytesText(nil); got != "unknown" {
+		t.Errorf("bytesText(nil) = %q", got)
+	}
+	d := 1500 * time.Millisecond
+	if got := durText(&d, "-"); got != "1.5s" {
+		t.Errorf("durText(1.5s) = %q", got)
+	}
+	if got := durText(nil, "unknown"); got != "unknown" {
+		t.Errorf("durText(nil) = %q", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -35,8 +36,11 @@ type app struct {
 	stderr io.Writer // serialized: safe for concurrent writes
 	outTTY bool      // stdout is a terminal
 
-	redisURL string // --redis
-	started  bool   // a command's RunE was entered: flags and args were valid
+	redisURL  string       // --redis
+	logFormat string       // --log-format
+	logLevel  string       // --log-level
+	logger    *slog.Logger // from the log flags, set before a command runs
+	started   bool         // a command's RunE was entered: flags and args were valid
 
 	// embeddedDone, if set (by tests), is called with the URL of demo's
 	// embedded server once the demo is over, before the server stops.
@@ -104,6 +108,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 	}
 	root.PersistentFlags().StringVar(&a.redisURL, "redis", "",
 		"Redis URL, redis://[user:pass@]host[:port][/db] or rediss:// (default $REDIS_URL)")
+	a.addLogFlags(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
@@ -112,6 +117,11 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		a.publishCmd(),
 		a.consumeCmd(),
 		a.infoCmd(),
+		a.tailCmd(),
+		a.topCmd(),
+		a.groupCmd(),
+		a.pendingCmd(),
+		a.trimCmd(),
 		a.dlqCmd(),
 		a.benchCmd(),
 		a.devServerCmd(),

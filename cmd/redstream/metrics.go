@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/redstreamprom"
+)
+
+const metricsAddrUsage = "serve Prometheus metrics at http://ADDR/metrics while the command runs (e.g. :9464)"
+
+// checkMetricsAddr checks a --metrics-addr value before anything starts.
+func checkMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return usagef("--metrics-addr %q is not host:port or :port", addr)
+	}
+	return nil
+}
+
+// metricsServer serves /metrics for the lifetime of a command.
+type metricsServer struct {
+	srv  *http.Server
+	done chan struct{}
+	addr string // the address it listens on, with the port chosen
+}
+
+// serveMetrics starts serving, on addr, the consumer and publisher
+// metrics m, the Inspector's view of streams read through client, and
+// the Go runtime's and the process's metrics. Stop ends it.
+func (a *app) serveMetrics(addr string, client rueidis.Client, m *redstreamprom.Metrics, streams ...string) (*metricsServer, error) {
+	ic, err := redstreamprom.NewInspectorCollector(redstream.NewInspector(client), redstreamprom.Streams(streams...))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		m, ic,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s := &metricsServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		done: make(chan struct{}),
+		addr: l.Addr().String(),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log().Error("serving metrics failed", "addr", s.addr, "err", err)
+		}
+	}()
+	fmt.Fprintf(a.stderr, "serving metrics at http://%s/metrics\n", s.addr)
+	return s, nil
+}
+
+// Stop ends the server, letting a scrape in progress finish briefly.
+func (s *metricsServer) Stop() {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+	}
+	<-s.done
+}
