@@ -155,6 +155,28 @@ func TestTopicKeyOrderOnClusterWithKilledConsumers(t *testing.T) {
 func TestTopicRebalanceOnCluster(t *testing.T) {
 	_, c := startCluster(t, 3, 0)
 	rebalanceScenario(t, c)
+
+	// The layout spreads 12 partitions evenly over the 3 masters.
+	top, err := redstream.CreateTopic(ctxT(t, 5*time.Second), c, "spread", 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := redstream.NewInspector(c).Topic(ctxT(t, 10*time.Second), top.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perNode := map[string]int{}
+	for _, p := range info.Partitions {
+		perNode[p.Node]++
+	}
+	if len(perNode) != 3 {
+		t.Fatalf("partitions per node %v, want 4 on each of 3 masters", perNode)
+	}
+	for node, n := range perNode {
+		if node == "" || n != 4 {
+			t.Fatalf("partitions per node %v, want 4 on each of 3 masters", perNode)
+		}
+	}
 }
 
 // TestTopicFailoverKeepsReplicaAcknowledgedEvents kills a master of a

@@ -266,3 +266,111 @@ func pendingAll(t *testing.T, c rueidis.Client, top *redstream.Topic) int64 {
 	}
 	return n
 }
+
+func TestInspectorTopicShowsOwnersLagAndPending(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 30*time.Second)
+	name := key(t, "t")
+	top, err := redstream.CreateTopic(ctx, c, name, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := redstream.NewPublisher(c)
+	var batch []redstream.KeyedEntry
+	for i := range 40 {
+		batch = append(batch, redstream.KeyedEntry{Key: "k" + strconv.Itoa(i), Fields: redstream.Fields("seq", "0")})
+	}
+	if _, err := p.PublishTopic(ctx, top, batch...); err != nil {
+		t.Fatal(err)
+	}
+	var handled sync.Map
+	tc, _ := redstream.NewTopicConsumer(c, top, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		handled.Store(m.ID, true)
+		return nil
+	}), redstream.Name("solo"), redstream.Lease(3*time.Second))
+	done := make(chan error, 1)
+	go func() { done <- tc.Run(context.Background()) }()
+	defer func() { tc.Shutdown(ctxT(t, 5*time.Second)); <-done }()
+	waitFor(t, 10*time.Second, "all 40 handled", func() bool { return tc.Stats().Handled == 40 })
+
+	info, err := redstream.NewInspector(c).Topic(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Partitions) != 4 || len(info.Groups) != 1 || info.Groups[0] != "g" {
+		t.Fatalf("topic info %+v", info)
+	}
+	var total int64
+	for _, part := range info.Partitions {
+		total += part.Length
+		if part.Node != "" {
+			t.Fatalf("partition %d on node %q on a single server", part.Partition, part.Node)
+		}
+		g := part.Groups[0]
+		if g.Owner != "solo" || g.Generation < 1 || g.LeaseLeft <= 0 || g.Pending != 0 || g.Lag == nil || *g.Lag != 0 {
+			t.Fatalf("partition %d group view %+v (lag %v)", part.Partition, g, g.Lag)
+		}
+	}
+	if total != 40 {
+		t.Fatalf("partitions hold %d entries, want 40", total)
+	}
+}
+
+func TestTopicFailingEventHoldsItsKeyOnly(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 30*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := redstream.NewPublisher(c)
+	var batch []redstream.KeyedEntry
+	for s := range 5 {
+		for _, k := range []string{"bad", "good"} {
+			batch = append(batch, redstream.KeyedEntry{Key: k, Fields: redstream.Fields("seq", strconv.Itoa(s))})
+		}
+	}
+	if _, err := p.PublishTopic(ctx, top, batch...); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	order := map[string][]string{}
+	failures := 0
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		k, s := m.Value(redstream.KeyField), m.Value("seq")
+		if k == "bad" && s == "1" && failures < 3 {
+			failures++
+			return errors.New("flaky")
+		}
+		order[k] = append(order[k], s)
+		return nil
+	})
+	tc, _ := redstream.NewTopicConsumer(c, top, "g", h, redstream.RetryBackoff(200*time.Millisecond, 200*time.Millisecond), redstream.MaxDeliveries(0))
+	done := make(chan error, 1)
+	go func() { done <- tc.Run(context.Background()) }()
+	waitFor(t, 10*time.Second, "good done while bad retries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order["good"]) == 5
+	})
+	mu.Lock()
+	if got := order["bad"]; len(got) > 1 {
+		mu.Unlock()
+		t.Fatalf("bad key ran past its failing event: %v", got)
+	}
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "bad done after its retries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order["bad"]) == 5
+	})
+	tc.Shutdown(ctxT(t, 5*time.Second))
+	<-done
+	if fmt.Sprint(order["bad"]) != "[0 1 2 3 4]" || fmt.Sprint(order["good"]) != "[0 1 2 3 4]" || failures != 3 {
+		t.Fatalf("order bad %v good %v after %d failures", order["bad"], order["good"], failures)
+	}
+}
