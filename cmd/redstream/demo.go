@@ -38,6 +38,7 @@ const (
 func (a *app) demoCmd() *cobra.Command {
 	var (
 		tickets, consumers, concurrency int
+		partitions, keys                int
 		work                            time.Duration
 		metricsAddr                     string
 	)
@@ -73,6 +74,12 @@ acknowledged (checked against the group's pending entries at the end).`,
 			if err := checkMetricsAddr(metricsAddr); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("partitions") || cmd.Flags().Changed("keys") {
+				if partitions < 1 || partitions > redstream.MaxPartitions || keys < 1 {
+					return usagef("--partitions must be between 1 and %d and --keys at least 1", redstream.MaxPartitions)
+				}
+				return a.topicDemo(cmd, topicDemo{tickets: tickets, consumers: consumers, partitions: partitions, keys: keys, work: work})
+			}
 			d := &demo{
 				app: a, tickets: tickets, consumers: consumers,
 				concurrency: concurrency, work: work, metricsAddr: metricsAddr,
@@ -86,6 +93,8 @@ acknowledged (checked against the group's pending entries at the end).`,
 	f.DurationVar(&work, "work", 100*time.Millisecond, "how long handling one ticket takes (a timer)")
 	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many tickets each consumer handles at once")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
+	f.IntVar(&partitions, "partitions", 12, "with --keys or set: run the partitioned-topic demo with this many partitions")
+	f.IntVar(&keys, "keys", 100, "with --partitions or set: how many customers (keys) the tickets belong to")
 	return cmd
 }
 
@@ -111,35 +120,11 @@ type demo struct {
 
 func (d *demo) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
-	redisURL, given, err := d.redis(cmd)
+	client, closeServer, err := d.demoServer(cmd)
 	if err != nil {
 		return err
 	}
-	if !given {
-		srv, err := devserver.Start("127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("start the embedded server: %w", err)
-		}
-		defer func() {
-			if d.embeddedDone != nil {
-				d.embeddedDone(srv.URL())
-			}
-			srv.Close()
-		}()
-		redisURL = srv.URL()
-		fmt.Fprintln(d.stdout, demoEmbeddedNote)
-	} else {
-		// Check the URL before saying where we go, so a bad one is reported as such.
-		if _, err := redstream.ParseURL(redisURL); err != nil {
-			return err
-		}
-		fmt.Fprintf(d.stdout, "using Redis at %s\n", redacted(redisURL))
-	}
-	client, err := dial(ctx, redisURL, !given)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+	defer closeServer()
 	d.metrics = redstream.NopMetrics{}
 	if d.metricsAddr != "" {
 		m, err := redstreamprom.NewMetrics()
@@ -237,6 +222,45 @@ func (d *demo) run(cmd *cobra.Command) error {
 		return fmt.Errorf("demo: %w; %s", describe(waitErr, demoStream), d.shortfall())
 	}
 	return d.verify(client, first, last, elapsed)
+}
+
+// demoServer connects to --redis, or starts the embedded server and says
+// so. The returned function closes the client and the embedded server.
+func (a *app) demoServer(cmd *cobra.Command) (rueidis.Client, func(), error) {
+	redisURL, given, err := a.redis(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	stopServer := func() {}
+	if !given {
+		srv, err := devserver.Start("127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("start the embedded server: %w", err)
+		}
+		stopServer = func() {
+			if a.embeddedDone != nil {
+				a.embeddedDone(srv.URL())
+			}
+			srv.Close()
+		}
+		redisURL = srv.URL()
+		fmt.Fprintln(a.stdout, demoEmbeddedNote)
+	} else {
+		// Check the URL before saying where we go, so a bad one is reported as such.
+		if _, err := redstream.ParseURL(redisURL); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(a.stdout, "using Redis at %s\n", redacted(redisURL))
+	}
+	client, err := dial(cmd.Context(), redisURL, !given)
+	if err != nil {
+		stopServer()
+		return nil, nil, err
+	}
+	return client, func() {
+		client.Close()
+		stopServer()
+	}, nil
 }
 
 // prepareGroup checks that stream tickets is a stream (or missing) and

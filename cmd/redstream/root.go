@@ -123,6 +123,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		a.pendingCmd(),
 		a.trimCmd(),
 		a.dlqCmd(),
+		a.topicCmd(),
 		a.benchCmd(),
 		a.devServerCmd(),
 	)
