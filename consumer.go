@@ -331,8 +331,11 @@ type Consumer struct {
 
 	retryMu     sync.Mutex
 	retryTimers map[*Message]*time.Timer
-	retryDue    []*Message
-	retryKick   chan struct{}
+	retryDue    map[string][]*Message // per stream, handed out in the reader's turn
+
+	readersMu sync.Mutex
+	readers   map[string]*streamReader
+	ready     chan struct{} // closed once the groups exist
 
 	server ServerInfo
 
@@ -428,13 +431,20 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 
 		leases:      leaseSet{m: make(map[leaseKey]struct{})},
 		retryTimers: make(map[*Message]*time.Timer),
-		retryKick:   make(chan struct{}, 1),
+		retryDue:    make(map[string][]*Message),
+		readers:     make(map[string]*streamReader),
+		ready:       make(chan struct{}),
 	}
 	return c, nil
 }
 
 // Name returns the consumer's name in the group.
 func (c *Consumer) Name() string { return c.cfg.name }
+
+// Ready returns a channel that is closed once Run has joined the group on
+// every stream (creating them if missing): from then on, with StartID("$"),
+// every entry added is delivered. It is never closed if Run fails first.
+func (c *Consumer) Ready() <-chan struct{} { return c.ready }
 
 // Group returns the consumer group's name.
 func (c *Consumer) Group() string { return c.group }
@@ -528,9 +538,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 
 	ackDone := make(chan struct{})
 	go c.ackLoop(ackDone)
-	var background sync.WaitGroup
-	background.Add(1)
-	go func() { defer background.Done(); c.retryLoop() }()
+	close(c.ready)
 	leaseDone := make(chan struct{})
 	leaseStop := make(chan struct{})
 	go c.leaseLoop(leaseStop, leaseDone)
@@ -548,7 +556,6 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		}()
 	}
 	readers.Wait()
-	background.Wait()
 	c.dropRetries()
 	c.handlers.Wait()
 	close(leaseStop)
@@ -658,7 +665,15 @@ func (c *Consumer) release(n int) {
 func (c *Consumer) readLoop(stream string) error {
 	log := c.log.With("stream", stream)
 	rd := newStreamReader(c, stream)
-	defer rd.close()
+	c.readersMu.Lock()
+	c.readers[stream] = rd
+	c.readersMu.Unlock()
+	defer func() {
+		c.readersMu.Lock()
+		delete(c.readers, stream)
+		c.readersMu.Unlock()
+		rd.close()
+	}()
 	claims := newClaimer(c)
 	resume := "-"  // entries held by this consumer's name from an earlier run
 	lastSeen := "" // the highest new ID handed to a handler
@@ -668,10 +683,18 @@ func (c *Consumer) readLoop(stream string) error {
 		if n == 0 {
 			break
 		}
+		select {
+		case <-c.stopping: // acquire may pick a slot over a stop
+			c.release(n)
+			goto stopped
+		default:
+		}
 		var msgs []*Message
 		var err error
 		fresh := false // read with ">": never delivered before
-		if resume != "" {
+		if resume == "" && c.hasRetries(stream) {
+			msgs = c.retryPage(stream, n)
+		} else if resume != "" {
 			var last string
 			msgs, last, err = c.readOwnPending(c.readCtx, stream, resume, n)
 			if err == nil {
@@ -716,6 +739,7 @@ func (c *Consumer) readLoop(stream string) error {
 			lastSeen = msgs[len(msgs)-1].ID
 		}
 	}
+stopped:
 	if c.hard.Err() != nil || resume != "" {
 		return nil
 	}
@@ -908,6 +932,16 @@ func parseXRead(reply *rueidis.RedisMessage, stream string) ([]*Message, error) 
 	return msgs, nil
 }
 
+// unblock interrupts the reader's blocked read, if it is in one and the
+// server allows CLIENT UNBLOCK; the read then returns nothing at once.
+func (r *streamReader) unblock() {
+	if id := r.id.Load(); id != 0 {
+		ctx, cancel := context.WithTimeout(r.c.hard, time.Second)
+		_ = r.c.client.Do(ctx, r.c.client.B().ClientUnblock().ClientId(id).Build()).Error()
+		cancel()
+	}
+}
+
 // unblockOnStop sends CLIENT UNBLOCK for the reader's connection once the
 // consumer stops, repeating briefly in case the read was just being sent,
 // until the reader has exited.
@@ -921,11 +955,7 @@ func (r *streamReader) unblockOnStop() {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if id := r.id.Load(); id != 0 {
-			ctx, cancel := context.WithTimeout(c.hard, time.Second)
-			_ = c.client.Do(ctx, c.client.B().ClientUnblock().ClientId(id).Build()).Error()
-			cancel()
-		}
+		r.unblock()
 		select {
 		case <-r.exited:
 			return

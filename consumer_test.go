@@ -632,3 +632,36 @@ func TestFailedAcksAreRetriedWithoutNewTraffic(t *testing.T) {
 	srv.Do(t, "ACL", "SETUSER", "default", "+xack")
 	waitFor(t, 15*time.Second, "the failed ack retried", func() bool { return pendingCount(t, c, stream, "g") == 0 })
 }
+
+// A due retry must not wait for the reader's blocked read to time out:
+// with Block at its one-minute maximum and one handler, five entries that
+// fail once must still be retried promptly (the reader is woken).
+func TestRetriesDoNotWaitForTheBlockedRead(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	publishN(t, c, stream, 5)
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !failed[m.ID] {
+			failed[m.ID] = true
+			return errors.New("first try fails")
+		}
+		return nil
+	})
+	cons, _ := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"), redstream.Concurrency(1),
+		redstream.Block(time.Minute), redstream.RetryBackoff(20*time.Millisecond, 20*time.Millisecond))
+	runConsumer(t, cons)
+	select {
+	case <-cons.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ready never closed")
+	}
+	waitFor(t, 20*time.Second, "all 5 retried and acked", func() bool { return cons.Stats().Acked == 5 })
+	if st := cons.Stats(); st.Retried != 5 {
+		t.Fatalf("stats %+v, want 5 retries", st)
+	}
+}

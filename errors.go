@@ -21,7 +21,8 @@ var (
 
 	// ErrUnreachable reports that the Redis server could not be reached or
 	// did not answer in time: connection refused, DNS failure, a dial or
-	// handshake timeout, or a connection lost while a command was in flight.
+	// handshake timeout, a connection lost while a command was in flight,
+	// or a server not serving yet (LOADING after a restart, CLUSTERDOWN).
 	ErrUnreachable = errors.New("redstream: redis unreachable")
 
 	// ErrAuth reports that the server refused the credentials (NOAUTH,
@@ -144,6 +145,8 @@ func classify(err error) error {
 		return ErrNoGroup
 	case "NOAUTH", "WRONGPASS", "NOPERM":
 		return ErrAuth
+	case "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN":
+		return ErrUnreachable // up, but not serving yet
 	case "":
 	default:
 		return nil

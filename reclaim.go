@@ -73,12 +73,9 @@ func (c *Consumer) scheduleRetry(m *Message, delay time.Duration) {
 			return
 		}
 		delete(c.retryTimers, m)
-		c.retryDue = append(c.retryDue, m)
+		c.retryDue[m.Stream] = append(c.retryDue[m.Stream], m)
 		c.retryMu.Unlock()
-		select {
-		case c.retryKick <- struct{}{}:
-		default:
-		}
+		c.wakeReader(m.Stream)
 	})
 }
 
@@ -91,10 +88,12 @@ func (c *Consumer) dropRetries() {
 		c.leases.remove(m)
 	}
 	clear(c.retryTimers)
-	for _, m := range c.retryDue {
-		c.leases.remove(m)
+	for _, due := range c.retryDue {
+		for _, m := range due {
+			c.leases.remove(m)
+		}
 	}
-	c.retryDue = nil
+	clear(c.retryDue)
 }
 
 // cancelRetry forgets a scheduled retry of the entry, which another
@@ -110,44 +109,55 @@ func (c *Consumer) cancelRetry(stream, id string) {
 	}
 }
 
-// retryLoop claims due retries back for this consumer and hands them to
-// the handlers. XCLAIM counts the new delivery and returns the entry as
-// it is now, under its original ID.
-func (c *Consumer) retryLoop() {
-	for {
-		select {
-		case <-c.retryKick:
-		case <-c.stopping:
-			return
-		case <-c.hard.Done():
-			return
+// takeRetries removes up to n due retries of stream from the queue.
+func (c *Consumer) takeRetries(stream string, n int) []*Message {
+	c.retryMu.Lock()
+	defer c.retryMu.Unlock()
+	due := c.retryDue[stream]
+	k := min(n, len(due))
+	out := append([]*Message(nil), due[:k]...)
+	c.retryDue[stream] = due[k:]
+	return out
+}
+
+// hasRetries reports whether stream has retries due.
+func (c *Consumer) hasRetries(stream string) bool {
+	c.retryMu.Lock()
+	defer c.retryMu.Unlock()
+	return len(c.retryDue[stream]) > 0
+}
+
+// retryPage claims due retries back for this consumer, up to n, in the
+// reader's turn (so they use the handler slots the reader holds). XCLAIM
+// counts the new delivery and returns each entry as it is now, under its
+// original ID.
+func (c *Consumer) retryPage(stream string, n int) []*Message {
+	var msgs []*Message
+	for _, m := range c.takeRetries(stream, n) {
+		again, err := c.claimForRetry(m)
+		if err != nil {
+			c.log.Error("redstream: claiming an entry for retry failed; trying later", "stream", m.Stream, "id", m.ID, "err", err)
+			c.scheduleRetry(m, connBackoff.Delay(3))
+			continue
 		}
-		c.retryMu.Lock()
-		due := c.retryDue
-		c.retryDue = nil
-		c.retryMu.Unlock()
-		for i, m := range due {
-			if c.acquire(1) == 0 {
-				for _, r := range due[i:] {
-					c.leases.remove(r)
-				}
-				return
-			}
-			again, err := c.claimForRetry(m)
-			if err != nil {
-				c.release(1)
-				c.log.Error("redstream: claiming an entry for retry failed; trying later", "stream", m.Stream, "id", m.ID, "err", err)
-				c.scheduleRetry(m, connBackoff.Delay(3))
-				continue
-			}
-			if again == nil {
-				c.release(1)
-				c.leases.remove(m)
-				continue
-			}
-			c.retried.Add(1)
-			c.dispatch(again)
+		if again == nil {
+			c.leases.remove(m)
+			continue
 		}
+		c.retried.Add(1)
+		msgs = append(msgs, again)
+	}
+	return msgs
+}
+
+// wakeReader interrupts the blocked read of stream's reader, so that it
+// turns to what became due (a retry).
+func (c *Consumer) wakeReader(stream string) {
+	c.readersMu.Lock()
+	r := c.readers[stream]
+	c.readersMu.Unlock()
+	if r != nil {
+		r.unblock()
 	}
 }
 
