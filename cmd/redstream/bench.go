@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -21,9 +22,10 @@ import (
 // other libraries lives in benchmarks/ (make bench).
 func (a *app) benchCmd() *cobra.Command {
 	var (
-		quick  bool
-		asJSON bool
-		size   int
+		quick   bool
+		asJSON  bool
+		size    int
+		cluster bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--quick] [--json] [--size BYTES]",
@@ -69,13 +71,41 @@ with other libraries on the same server, run make bench.`,
 			if !quick {
 				scale = 10
 			}
-			results, err := runBench(cmd.Context(), client, scale, size, func(r bench.Result) {
+			show := func(r bench.Result) {
 				if !asJSON {
 					fmt.Fprintf(a.stderr, "  %s: %s\n", r.Name, format(r))
 				}
-			})
+			}
+			results, err := runBench(cmd.Context(), client, scale, size, show)
 			if err != nil {
 				return describe(err, "bench")
+			}
+			topics, err := runTopicBench(cmd.Context(), client, "one server", scale, size, show)
+			if err != nil {
+				return describe(err, "bench")
+			}
+			results = append(results, topics...)
+			if cluster {
+				dir, err := os.MkdirTemp("", "redstream-bench-cluster-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				cl, err := redisproc.StartCluster(dir, 3, 0)
+				if err != nil {
+					return fmt.Errorf("start a private 3-master cluster: %w", err)
+				}
+				defer cl.Kill()
+				cc, err := dial(cmd.Context(), cl.URL(), false)
+				if err != nil {
+					return err
+				}
+				defer cc.Close()
+				topics, err := runTopicBench(cmd.Context(), cc, "3-master cluster", scale, size, show)
+				if err != nil {
+					return describe(err, "bench")
+				}
+				results = append(results, topics...)
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
@@ -88,6 +118,7 @@ with other libraries on the same server, run make bench.`,
 	cmd.Flags().BoolVar(&quick, "quick", false, "smaller counts: a run of seconds, for a smoke test")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	cmd.Flags().IntVar(&size, "size", 100, "payload size in bytes")
+	cmd.Flags().BoolVar(&cluster, "cluster", true, "also measure topics on a private 3-master Redis Cluster (needs redis-server and redis-cli)")
 	return cmd
 }
 
@@ -131,6 +162,24 @@ func runBench(ctx context.Context, c rueidis.Client, scale, size int, each func(
 		add(rs...)
 	}
 	return out, nil
+}
+
+// runTopicBench measures topic throughput with 1 and 12 partitions (one
+// consumer per 4 partitions, at least 1) and reports the ratio.
+func runTopicBench(ctx context.Context, c rueidis.Client, where string, scale, size int, each func(bench.Result)) ([]bench.Result, error) {
+	var out []bench.Result
+	for _, p := range []int{1, 12} {
+		r, err := bench.Topic(ctx, c, "bench-topic-"+strconv.Itoa(p), p, 20000*scale, max(1, p/4), size)
+		if err != nil {
+			return nil, err
+		}
+		r.Name += ", " + where
+		out = append(out, r)
+		each(r)
+	}
+	ratio := bench.Result{Name: "topic 12 / 1 partitions, " + where, Value: out[1].Value / out[0].Value, Unit: "x"}
+	each(ratio)
+	return append(out, ratio), nil
 }
 
 func one(f func() (bench.Result, error)) func() ([]bench.Result, error) {

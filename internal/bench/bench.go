@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -345,4 +346,80 @@ func drain(ctx context.Context, cons []*redstream.Consumer, n int, first func() 
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// Topic measures a partitioned topic end to end: events keyed over 1000
+// keys are published with PublishTopic while `consumers` TopicConsumers
+// of one group handle them (no-op), and the rate is events acknowledged
+// per second from the first publish to the last acknowledgement.
+func Topic(ctx context.Context, c rueidis.Client, name string, partitions, events, consumers, size int) (Result, error) {
+	if err := redstream.DeleteTopic(ctx, c, name); err != nil && !errors.Is(err, redstream.ErrNoTopic) {
+		return Result{}, err
+	}
+	top, err := redstream.CreateTopic(ctx, c, name, partitions)
+	if err != nil {
+		return Result{}, err
+	}
+	defer redstream.DeleteTopic(context.WithoutCancel(ctx), c, name)
+	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
+	var cons []*redstream.TopicConsumer
+	for i := range consumers {
+		tc, err := redstream.NewTopicConsumer(c, top, "bench", noop, redstream.Name("bench-"+strconv.Itoa(i)), redstream.Lease(2*time.Second))
+		if err != nil {
+			return Result{}, err
+		}
+		cons = append(cons, tc)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	errs := make(chan error, len(cons))
+	for _, tc := range cons {
+		go func() { errs <- tc.Run(runCtx) }()
+	}
+	defer func() {
+		cancel()
+		for range cons {
+			<-errs
+		}
+	}()
+	// Let the consumers divide the partitions before timing.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		owned := 0
+		for _, tc := range cons {
+			owned += len(tc.Owned())
+		}
+		if owned == partitions {
+			break
+		}
+	}
+	p, _ := redstream.NewPublisher(c)
+	payload := Payload(size)
+	start := time.Now()
+	const batch = 1000
+	for done := 0; done < events; done += batch {
+		evs := make([]redstream.KeyedEntry, 0, batch)
+		for i := done; i < min(done+batch, events); i++ {
+			evs = append(evs, redstream.KeyedEntry{Key: strconv.Itoa(i % 1000), Fields: []redstream.Field{{Name: "payload", Value: payload}}})
+		}
+		if _, err := p.PublishTopic(ctx, top, evs...); err != nil {
+			return Result{}, err
+		}
+	}
+	for {
+		var n int64
+		for _, tc := range cons {
+			n += tc.Stats().Handled
+		}
+		if n >= int64(events) {
+			break
+		}
+		select {
+		case err := <-errs:
+			errs <- err
+			return Result{}, fmt.Errorf("topic consumer stopped early: %v", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return rate(fmt.Sprintf("topic, %d partition(s), %d consumer(s), publish+handle", partitions, consumers), events, time.Since(start)), nil
 }
