@@ -234,49 +234,50 @@ type ReplicaAcks struct {
 }
 
 // PublishTopicWait is PublishTopic followed, on each partition's node, by
-// WAIT replicas timeout: it returns how many replicas acknowledged each
-// partition's writes. A write acknowledged by a replica survives a
+// WAIT replicas timeout: it returns the receipts in the order of events
+// and how many replicas acknowledged each partition's writes. A write acknowledged by a replica survives a
 // failover that promotes it. The receipts and errors are as for
 // PublishTopic; WAIT itself never fails a write that Redis accepted.
 func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int, timeout time.Duration, events ...KeyedEntry) ([]TopicReceipt, []ReplicaAcks, error) {
-	byPart := map[int][]KeyedEntry{}
-	order := []int{}
-	for _, e := range events {
+	byPart := map[int][]int{} // partition -> indices into events
+	var order []int
+	for i, e := range events {
 		part := t.Partition(e.Key)
 		if _, ok := byPart[part]; !ok {
 			order = append(order, part)
 		}
-		byPart[part] = append(byPart[part], e)
+		byPart[part] = append(byPart[part], i)
 	}
-	receipts := make([]TopicReceipt, 0, len(events))
+	receipts := make([]TopicReceipt, len(events))
 	acks := make([]ReplicaAcks, 0, len(order))
 	var errs []error
 	for _, part := range order {
-		// One dedicated connection per partition: WAIT counts the writes
-		// of its own connection, so it must follow them on the same one.
-		dc, cancel := p.client.Dedicate()
 		cmds := make(rueidis.Commands, 0, len(byPart[part])+1)
-		for _, e := range byPart[part] {
-			fields := e.Fields
-			if e.Key != "" {
-				fields = append([]Field{{Name: KeyField, Value: e.Key}}, e.Fields...)
+		for _, i := range byPart[part] {
+			fields := events[i].Fields
+			if events[i].Key != "" {
+				fields = append([]Field{{Name: KeyField, Value: events[i].Key}}, events[i].Fields...)
 			}
 			cmd, err := p.xadd(t.Stream(part), fields)
 			if err != nil {
-				cancel()
 				return nil, nil, err
 			}
 			cmds = append(cmds, cmd)
 		}
+		// One dedicated connection per partition: WAIT counts the writes
+		// of its own connection, so it must follow them on the same one.
+		dc, release := p.client.Dedicate()
 		cmds = append(cmds, dc.B().Wait().Numreplicas(int64(replicas)).Timeout(timeout.Milliseconds()).Build())
 		res := dc.DoMulti(ctx, cmds...)
-		cancel()
-		for _, r := range res[:len(res)-1] {
-			id, err := r.ToString()
+		release()
+		for j, i := range byPart[part] {
+			receipts[i].Partition = part
+			id, err := res[j].ToString()
 			if err != nil {
 				errs = append(errs, wrapErr("xadd", t.Stream(part), err))
+				continue
 			}
-			receipts = append(receipts, TopicReceipt{Partition: part, ID: id})
+			receipts[i].ID = id
 		}
 		n, err := res[len(res)-1].AsInt64()
 		if err != nil {

@@ -374,3 +374,31 @@ func TestTopicFailingEventHoldsItsKeyOnly(t *testing.T) {
 		t.Fatalf("order bad %v good %v after %d failures", order["bad"], order["good"], failures)
 	}
 }
+
+func TestPublishTopicWaitKeepsInputOrder(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 10*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := redstream.NewPublisher(c)
+	var evs []redstream.KeyedEntry
+	for i := range 20 {
+		evs = append(evs, redstream.KeyedEntry{Key: "k" + strconv.Itoa(i), Fields: redstream.Fields("i", strconv.Itoa(i))})
+	}
+	rc, acks, err := p.PublishTopicWait(ctx, top, 0, 100*time.Millisecond, evs...)
+	if err != nil || len(rc) != 20 || len(acks) == 0 {
+		t.Fatalf("PublishTopicWait = %d receipts, %d acks, %v", len(rc), len(acks), err)
+	}
+	for i, r := range rc {
+		if r.Partition != top.Partition("k"+strconv.Itoa(i)) {
+			t.Fatalf("receipt %d partition %d, want %d", i, r.Partition, top.Partition("k"+strconv.Itoa(i)))
+		}
+		got, _ := srv.Do(t, "XRANGE", top.Stream(r.Partition), r.ID, r.ID).AsXRangeSlices()
+		if len(got) != 1 || got[0].FieldValues[1].Value != strconv.Itoa(i) {
+			t.Fatalf("receipt %d points at %v", i, got)
+		}
+	}
+}
