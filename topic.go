@@ -98,6 +98,10 @@ func PartitionKeys(topic string, n int) []string {
 
 func topicMetaKey(topic string) string { return "{" + topic + "}:meta" }
 
+// topicGroupsKey is the set of a topic's consumer groups; each group's
+// leases live in "{<topic>}:group:<group>".
+func topicGroupsKey(topic string) string { return "{" + topic + "}:groups" }
+
 func checkTopicName(name string) error {
 	if name == "" || strings.ContainsAny(name, "{}") {
 		return fmt.Errorf("%w: topic name %q must be non-empty and without braces", ErrInvalidOption, name)
@@ -179,7 +183,15 @@ func DeleteTopic(ctx context.Context, client rueidis.Client, name string) error 
 		}
 	}
 	// Coordination keys all carry the topic's hash tag: one slot.
-	if err := client.Do(ctx, client.B().Del().Key(topicMetaKey(name)).Build()).Error(); err != nil {
+	groups, err := client.Do(ctx, client.B().Smembers().Key(topicGroupsKey(name)).Build()).AsStrSlice()
+	if err != nil {
+		return wrapErr("delete topic", name, err)
+	}
+	keys := []string{topicMetaKey(name), topicGroupsKey(name)}
+	for _, g := range groups {
+		keys = append(keys, "{"+name+"}:group:"+g)
+	}
+	if err := client.Do(ctx, client.B().Del().Key(keys...).Build()).Error(); err != nil {
 		return wrapErr("delete topic", name, err)
 	}
 	return nil
@@ -201,7 +213,9 @@ type TopicReceipt struct {
 // PublishTopic appends events to their partitions of t: each event with a
 // key to partition PartitionOf(key), storing the key as the entry's first
 // field (KeyField); events without a key spread evenly. Events of one key
-// keep their order. The events are grouped per partition and pipelined,
+// keep their order. If an event fails while later events of its key were
+// written, publishing it again puts it after them: to keep a key's order,
+// republish from its first failed event on. The events are grouped per partition and pipelined,
 // so a cluster client sends each node its share in one round trip. If
 // some fail, receipts of those have an empty ID and the error is a
 // *BatchError.
@@ -239,6 +253,9 @@ type ReplicaAcks struct {
 // failover that promotes it. The receipts and errors are as for
 // PublishTopic; WAIT itself never fails a write that Redis accepted.
 func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int, timeout time.Duration, events ...KeyedEntry) ([]TopicReceipt, []ReplicaAcks, error) {
+	if replicas < 0 || timeout <= 0 {
+		return nil, nil, fmt.Errorf("%w: PublishTopicWait needs replicas >= 0 and a positive timeout (WAIT 0 blocks forever)", ErrInvalidOption)
+	}
 	byPart := map[int][]int{} // partition -> indices into events
 	var order []int
 	for i, e := range events {
@@ -248,9 +265,8 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 		}
 		byPart[part] = append(byPart[part], i)
 	}
-	receipts := make([]TopicReceipt, len(events))
-	acks := make([]ReplicaAcks, 0, len(order))
-	var errs []error
+	// Build (and so check) every command before sending any.
+	perPart := map[int]rueidis.Commands{}
 	for _, part := range order {
 		cmds := make(rueidis.Commands, 0, len(byPart[part])+1)
 		for _, i := range byPart[part] {
@@ -260,10 +276,17 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 			}
 			cmd, err := p.xadd(t.Stream(part), fields)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("event %d: %w", i, err)
 			}
 			cmds = append(cmds, cmd)
 		}
+		perPart[part] = cmds
+	}
+	receipts := make([]TopicReceipt, len(events))
+	acks := make([]ReplicaAcks, 0, len(order))
+	var errs []error
+	for _, part := range order {
+		cmds := perPart[part]
 		// One dedicated connection per partition: WAIT counts the writes
 		// of its own connection, so it must follow them on the same one.
 		dc, release := p.client.Dedicate()

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/internal/keyslot"
+	"github.com/redstream-go/redstream/redstreamtest"
 )
 
 func TestTopicLayoutAndMetadata(t *testing.T) {
@@ -73,11 +76,12 @@ type orderLog struct {
 	mu      sync.Mutex
 	seqs    map[string][]int
 	active  map[string]map[string]int // stream -> consumer -> running handlers
+	running map[string]bool           // entry IDs being handled
 	overlap []string
 }
 
 func newOrderLog() *orderLog {
-	return &orderLog{seqs: map[string][]int{}, active: map[string]map[string]int{}}
+	return &orderLog{seqs: map[string][]int{}, active: map[string]map[string]int{}, running: map[string]bool{}}
 }
 
 func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
@@ -92,6 +96,10 @@ func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
 			}
 		}
 		l.active[m.Stream][name]++
+		if l.running[m.Stream+" "+m.ID] {
+			l.overlap = append(l.overlap, fmt.Sprintf("%s %s handled twice at once (%s)", m.Stream, m.ID, name))
+		}
+		l.running[m.Stream+" "+m.ID] = true
 		l.mu.Unlock()
 		if work > 0 {
 			time.Sleep(work)
@@ -101,6 +109,7 @@ func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
 		k := m.Value(redstream.KeyField)
 		l.seqs[k] = append(l.seqs[k], seq)
 		l.active[m.Stream][name]--
+		delete(l.running, m.Stream+" "+m.ID)
 		l.mu.Unlock()
 		return nil
 	})
@@ -401,4 +410,73 @@ func TestPublishTopicWaitKeepsInputOrder(t *testing.T) {
 			t.Fatalf("receipt %d points at %v", i, got)
 		}
 	}
+}
+
+// After a stall longer than the lease's validity, a consumer that gets its
+// leases back must handle its partitions again (not keep them idle).
+func TestTopicResumesAfterLeasesLapse(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 60*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, "lapse", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	tc, _ := redstream.NewTopicConsumer(c, top, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error {
+		n.Add(1)
+		return nil
+	}), redstream.Lease(900*time.Millisecond), redstream.Block(50*time.Millisecond))
+	done := make(chan error, 1)
+	go func() { done <- tc.Run(context.Background()) }()
+	defer func() { tc.Close(); <-done }()
+	waitFor(t, 10*time.Second, "owns both", func() bool { return len(tc.Owned()) == 2 })
+	srv.Signal(syscall.SIGSTOP)
+	time.Sleep(800 * time.Millisecond) // past 2/3 of the lease, short of the server's expiry
+	srv.Signal(syscall.SIGCONT)
+	p, _ := redstream.NewPublisher(c)
+	var evs []redstream.KeyedEntry
+	for i := range 20 {
+		evs = append(evs, redstream.KeyedEntry{Key: strconv.Itoa(i), Fields: redstream.Fields("i", strconv.Itoa(i))})
+	}
+	if _, err := p.PublishTopic(ctx, top, evs...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "events handled after the lapse", func() bool { return n.Load() == 20 })
+}
+
+// A partition handed over while its slow handler runs, and wanted back
+// before that handler finishes, must never run twice at once.
+func TestTopicHandOverWaitsForSlowHandlers(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 60*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newOrderLog()
+	mk := func(name string) (*redstream.TopicConsumer, chan error) {
+		tc, _ := redstream.NewTopicConsumer(c, top, "g", log.handler(name, 2500*time.Millisecond), redstream.Name(name),
+			redstream.Lease(3*time.Second), redstream.Block(50*time.Millisecond))
+		done := make(chan error, 1)
+		go func() { done <- tc.Run(context.Background()) }()
+		t.Cleanup(func() { tc.Close() })
+		return tc, done
+	}
+	a, aDone := mk("a")
+	waitFor(t, 10*time.Second, "a owns both", func() bool { return len(a.Owned()) == 2 })
+	p, _ := redstream.NewPublisher(c)
+	publishKeyed(t, p, top, 4, 3)
+	time.Sleep(100 * time.Millisecond) // a's slow handlers are running
+	b, bDone := mk("b")
+	waitFor(t, 10*time.Second, "a gives one partition up", func() bool { return len(a.Owned()) == 1 })
+	// b leaves (gracefully) before a's handler on the given-up partition
+	// finishes: a's share goes back to 2 while that partition still drains.
+	b.Shutdown(ctxT(t, 10*time.Second))
+	<-bDone
+	waitFor(t, 30*time.Second, "all handled", func() bool { return log.total() >= 12 })
+	a.Shutdown(ctxT(t, 10*time.Second))
+	<-aDone
+	log.check(t, 4, 3)
 }

@@ -60,12 +60,13 @@ type TopicConsumer struct {
 	log     *slog.Logger
 	coord   string // the group's coordination hash
 
-	mu        sync.Mutex
-	started   bool
-	finished  bool
-	runs      map[int]*partitionRun
-	releasing map[int]bool // given up, waiting for running handlers
-	valid     time.Time    // leases count as held until then
+	mu       sync.Mutex
+	started  bool
+	finished bool
+	runs     map[int]*partitionRun // partitions being handled
+	leaving  map[int]*partitionRun // halted or lost, draining their handlers
+	releases sync.WaitGroup        // hand-overs in progress
+	valid    time.Time             // leases count as held until then
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -128,20 +129,20 @@ func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler
 	}
 	hard, hardStop := context.WithCancel(context.Background())
 	return &TopicConsumer{
-		client:    client,
-		topic:     topic,
-		group:     group,
-		handler:   handler,
-		cfg:       cfg,
-		log:       cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
-		coord:     "{" + topic.Name + "}:group:" + group,
-		runs:      map[int]*partitionRun{},
-		releasing: map[int]bool{},
-		stopping:  make(chan struct{}),
-		hard:      hard,
-		hardStop:  hardStop,
-		done:      make(chan struct{}),
-		sem:       make(chan struct{}, cfg.concurrency),
+		client:   client,
+		topic:    topic,
+		group:    group,
+		handler:  handler,
+		cfg:      cfg,
+		log:      cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
+		coord:    "{" + topic.Name + "}:group:" + group,
+		runs:     map[int]*partitionRun{},
+		leaving:  map[int]*partitionRun{},
+		stopping: make(chan struct{}),
+		hard:     hard,
+		hardStop: hardStop,
+		done:     make(chan struct{}),
+		sem:      make(chan struct{}, cfg.concurrency),
 	}, nil
 }
 
@@ -225,6 +226,9 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 	stopWatch := context.AfterFunc(ctx, tc.stop)
 	defer stopWatch()
 
+	// The group is recorded with the topic so DeleteTopic finds its keys.
+	_ = tc.client.Do(ctx, tc.client.B().Sadd().Key(topicGroupsKey(tc.topic.Name)).Member(tc.group).Build()).Error()
+
 	tick := max(tc.cfg.lease/3, 10*time.Millisecond)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -235,8 +239,18 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 				break
 			}
 			tc.log.Error("redstream: renewing partition leases failed", "err", err)
+			// Wait no later than the end of the leases' validity, so that
+			// handling stops then even while Redis does not answer.
+			tc.mu.Lock()
+			untilInvalid := time.Until(tc.valid)
+			tc.mu.Unlock()
+			wait := retry.Next()
+			if untilInvalid > 0 {
+				wait = min(wait, untilInvalid+time.Millisecond)
+			}
+			ok := tc.waitOrStop(wait)
 			tc.expire()
-			if !tc.waitOrStop(retry.Next()) {
+			if !ok {
 				break
 			}
 			continue
@@ -332,7 +346,7 @@ for i = 1, #all, 2 do
     if tonumber(v) < now then redis.call('HDEL', KEYS[1], f) else members[#members + 1] = string.sub(f, 3) end
   elseif kind == 'p:' then
     local owner, gen, exp = string.match(v, '^(.*)|(%d+)|(%d+)$')
-    leases[tonumber(string.sub(f, 3))] = {owner, gen, tonumber(exp)}
+    if owner then leases[tonumber(string.sub(f, 3))] = {owner, gen, tonumber(exp)} end
   end
 end
 table.sort(members)
@@ -382,9 +396,14 @@ return 0
 `)
 
 // coordinate runs one heartbeat and starts or stops partition workers to
-// match it.
+// match it. A partition whose earlier run is still draining is not started
+// again until that run has finished: two runs of one partition never
+// overlap.
 func (tc *TopicConsumer) coordinate() error {
 	began := time.Now()
+	tc.mu.Lock()
+	lapsed := !tc.valid.IsZero() && began.After(tc.valid)
+	tc.mu.Unlock()
 	ctx, cancel := context.WithTimeout(tc.hard, tc.cfg.lease/3)
 	defer cancel()
 	arr, err := coordinateScript.Exec(ctx, tc.client, []string{tc.coord},
@@ -409,90 +428,129 @@ func (tc *TopicConsumer) coordinate() error {
 		g, _ := strconv.ParseInt(keep[i+1], 10, 64)
 		want[p] = g
 	}
-	giving := map[int]bool{}
+	giving := map[int]int64{}
 	for i := 0; i+1 < len(give); i += 2 {
 		p, _ := strconv.Atoi(give[i])
-		giving[p] = true
+		g, _ := strconv.ParseInt(give[i+1], 10, 64)
+		giving[p] = g
 	}
+
+	var lost, gives, starts []*partitionRun
 	tc.mu.Lock()
 	// Held from when the heartbeat was sent: the server's expiry is later.
 	tc.valid = began.Add(tc.cfg.lease * 2 / 3)
-	var stale []*partitionRun
-	for p, r := range tc.runs {
-		if giving[p] {
-			continue // handed over below, once its handlers finish
-		}
-		if g, ok := want[p]; !ok || g != r.gen {
-			stale = append(stale, r)
-			delete(tc.runs, p)
+	for p, r := range tc.leaving {
+		if r.finished() && !r.releasing {
+			delete(tc.leaving, p)
 		}
 	}
-	var start []*partitionRun
+	for p, r := range tc.runs {
+		g, kept := want[p]
+		_, handing := giving[p]
+		switch {
+		case lapsed || (!kept && !handing) || (kept && g != r.gen):
+			// Not held without a gap: whatever it did after the lapse may
+			// overlap another owner. Stop it; a fresh run takes over.
+			delete(tc.runs, p)
+			tc.leaving[p] = r
+			lost = append(lost, r)
+		case handing:
+			delete(tc.runs, p)
+			r.releasing = true
+			tc.leaving[p] = r
+			gives = append(gives, r)
+		}
+	}
 	for p, g := range want {
-		if _, ok := tc.runs[p]; !ok {
+		if _, running := tc.runs[p]; running {
+			continue
+		}
+		if _, draining := tc.leaving[p]; draining {
+			continue // the next heartbeat starts it, once drained
+		}
+		r := newPartitionRun(tc, p, g)
+		tc.runs[p] = r
+		starts = append(starts, r)
+	}
+	for p, g := range giving {
+		if _, ok := tc.leaving[p]; ok {
+			continue
+		}
+		if _, ok := tc.runs[p]; !ok { // held without a run: just give it up
 			r := newPartitionRun(tc, p, g)
-			tc.runs[p] = r
-			start = append(start, r)
+			close(r.done)
+			r.releasing = true
+			tc.leaving[p] = r
+			gives = append(gives, r)
 		}
 	}
 	tc.mu.Unlock()
-	for _, r := range stale { // lost: stop at once, cancel running handlers
+
+	for _, r := range lost {
 		r.lose()
 		tc.moves.Add(1)
-		tc.log.Warn("redstream: lost partition", "partition", r.p)
+		tc.log.Warn("redstream: stopped partition: lease lapsed or lost", "partition", r.p)
 	}
-	for _, r := range start {
+	for _, r := range starts {
 		tc.moves.Add(1)
 		tc.log.Info("redstream: took partition", "partition", r.p, "generation", r.gen)
 		go r.run()
 	}
-	// Partitions over the share: stop taking events, let running handlers
-	// finish, then hand them over. The heartbeat keeps renewing them
-	// meanwhile, so nobody else can handle them before that.
-	for i := 0; i+1 < len(give); i += 2 {
-		p, _ := strconv.Atoi(give[i])
-		gen := give[i+1]
-		tc.mu.Lock()
-		if tc.releasing[p] {
-			tc.mu.Unlock()
-			continue
-		}
-		tc.releasing[p] = true
-		r := tc.runs[p]
-		delete(tc.runs, p)
-		tc.mu.Unlock()
-		go func() {
-			if r != nil {
-				r.halt()
-				<-r.done
-				tc.moves.Add(1)
-			}
-			ctx, cancel := context.WithTimeout(tc.hard, 5*time.Second)
-			_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(p), gen}).Error()
-			cancel()
-			tc.mu.Lock()
-			delete(tc.releasing, p)
-			tc.mu.Unlock()
-			tc.log.Info("redstream: gave partition up to rebalance", "partition", p)
-		}()
+	for _, r := range gives {
+		tc.releases.Add(1)
+		go tc.handOver(r)
 	}
 	return nil
 }
 
+// handOver stops taking events of a partition over the share, lets its
+// running handlers finish (cancelling them after one lease), then gives
+// the lease up. The heartbeat keeps renewing it meanwhile, so nobody else
+// can handle the partition before that.
+func (tc *TopicConsumer) handOver(r *partitionRun) {
+	defer tc.releases.Done()
+	r.halt()
+	select {
+	case <-r.done:
+	case <-time.After(tc.cfg.lease):
+		r.lose()
+		<-r.done
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(tc.hard), 5*time.Second)
+	_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(r.p), strconv.FormatInt(r.gen, 10)}).Error()
+	cancel()
+	tc.mu.Lock()
+	if tc.leaving[r.p] == r {
+		delete(tc.leaving, r.p)
+	}
+	tc.mu.Unlock()
+	tc.moves.Add(1)
+	tc.log.Info("redstream: gave partition up to rebalance", "partition", r.p)
+}
+
 // expire stops handling every partition once the leases can no longer be
-// counted as held.
+// counted as held, cancelling running handlers.
 func (tc *TopicConsumer) expire() {
 	tc.mu.Lock()
 	if time.Now().Before(tc.valid) {
 		tc.mu.Unlock()
 		return
 	}
-	runs := tc.runs
-	tc.runs = map[int]*partitionRun{}
+	var all []*partitionRun
+	for p, r := range tc.runs {
+		delete(tc.runs, p)
+		tc.leaving[p] = r
+		all = append(all, r)
+	}
+	for _, r := range tc.leaving {
+		all = append(all, r)
+	}
 	tc.mu.Unlock()
-	for _, r := range runs {
+	for _, r := range all {
 		r.lose()
-		tc.moves.Add(1)
+	}
+	if len(all) > 0 {
+		tc.log.Warn("redstream: leases could not be renewed in time; stopped handling", "partitions", len(all))
 	}
 }
 
@@ -505,12 +563,16 @@ func (tc *TopicConsumer) holds(p int, gen int64) bool {
 	return ok && r.gen == gen && time.Now().Before(tc.valid)
 }
 
-// stopAll stops every partition worker, waits for them, and with release
-// gives the partitions up at once.
+// stopAll stops every partition worker, waits for them and for hand-overs
+// in progress, and with release gives the partitions up at once.
 func (tc *TopicConsumer) stopAll(release bool) {
 	tc.mu.Lock()
 	runs := tc.runs
 	tc.runs = map[int]*partitionRun{}
+	var draining []*partitionRun
+	for _, r := range tc.leaving {
+		draining = append(draining, r)
+	}
 	tc.mu.Unlock()
 	for _, r := range runs {
 		r.halt()
@@ -518,6 +580,10 @@ func (tc *TopicConsumer) stopAll(release bool) {
 	for _, r := range runs {
 		<-r.done
 	}
+	for _, r := range draining {
+		<-r.done
+	}
+	tc.releases.Wait()
 	if !release || tc.hard.Err() != nil {
 		return
 	}
@@ -536,13 +602,14 @@ type partitionRun struct {
 	gen    int64
 	stream string
 
-	halted   chan struct{}
-	haltOnce sync.Once
-	done     chan struct{}
-	ctx      context.Context // reads; handlers' context is hctx
-	cancel   context.CancelFunc
-	hctx     context.Context
-	hcancel  context.CancelFunc
+	halted    chan struct{}
+	haltOnce  sync.Once
+	done      chan struct{}
+	releasing bool            // being handed over (guarded by tc.mu)
+	ctx       context.Context // reads; handlers' context is hctx
+	cancel    context.CancelFunc
+	hctx      context.Context
+	hcancel   context.CancelFunc
 
 	mu     sync.Mutex
 	queues map[string]*keyQueue
@@ -552,7 +619,8 @@ type partitionRun struct {
 }
 
 type keyQueue struct {
-	items []*Message
+	items    []*Message
+	retrying bool // its first event is waiting for a retry
 }
 
 func newPartitionRun(tc *TopicConsumer, p int, gen int64) *partitionRun {
@@ -588,8 +656,28 @@ func (r *partitionRun) isHalted() bool {
 	case <-r.tc.hard.Done():
 		return true
 	default:
-		return !r.tc.holds(r.p, r.gen)
+		return false
 	}
+}
+
+func (r *partitionRun) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitHeld waits while the lease cannot be counted as held (a heartbeat
+// is late); it reports false once the run is halted.
+func (r *partitionRun) waitHeld() bool {
+	for !r.tc.holds(r.p, r.gen) {
+		if !r.sleep(10 * time.Millisecond) {
+			return false
+		}
+	}
+	return !r.isHalted()
 }
 
 func (r *partitionRun) run() {
@@ -601,6 +689,9 @@ func (r *partitionRun) run() {
 	retry := connBackoffCounter()
 	takeover := true
 	for !r.isHalted() {
+		if !r.waitHeld() {
+			break
+		}
 		free := r.waitRoom()
 		if free == 0 {
 			break
@@ -639,7 +730,13 @@ func (r *partitionRun) run() {
 func (r *partitionRun) waitRoom() int {
 	for {
 		r.mu.Lock()
-		free := r.tc.cfg.batch - r.queued
+		blocked := 0 // events held behind a key's retry
+		for _, q := range r.queues {
+			if q.retrying {
+				blocked += len(q.items) - 1
+			}
+		}
+		free := min(r.tc.cfg.batch-(r.queued-blocked), 8*r.tc.cfg.batch-r.queued)
 		r.mu.Unlock()
 		if free > 0 {
 			return free
@@ -843,11 +940,18 @@ func (r *partitionRun) signalRoom() {
 // dead-lettered; it reports false when the partition was halted first.
 func (r *partitionRun) handleInOrder(m *Message) bool {
 	tc := r.tc
-	for !r.isHalted() {
+	for {
+		if !r.waitHeld() {
+			return false
+		}
 		select {
 		case tc.sem <- struct{}{}:
 		case <-r.halted:
 			return false
+		}
+		if !tc.holds(r.p, r.gen) || r.isHalted() { // it may have lapsed while we waited
+			<-tc.sem
+			continue
 		}
 		tc.cfg.metrics.InFlight(m.Stream, tc.group, 1)
 		began := time.Now()
@@ -867,27 +971,61 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 		log := tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries)
 		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) || (tc.cfg.maxDeliveries > 0 && m.Deliveries >= tc.cfg.maxDeliveries) {
 			log.Warn("redstream: handler failed for good; dead-lettering the event", "err", err)
-			ctx, cancel := context.WithTimeout(tc.hard, 10*time.Second)
-			moved, derr := deadLetterEntry(ctx, tc.client, tc.group, tc.cfg.name, m.Stream+tc.cfg.deadSuffix, m, err)
-			cancel()
-			if derr == nil {
-				if moved {
-					tc.deadLettered.Add(1)
-				}
-				tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeDeadLetter, took)
-				return true
+			if !r.deadLetter(m, err) {
+				return false
 			}
-			log.Error("redstream: dead-lettering failed; retrying", "err", derr)
-		} else {
-			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
-			log.Warn("redstream: handler failed; retrying in order", "err", err)
+			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeDeadLetter, took)
+			return true
 		}
-		if !r.sleep(tc.cfg.retry.Delay(m.Deliveries - 1)) {
+		tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
+		log.Warn("redstream: handler failed; retrying in order", "err", err)
+		r.setRetrying(m, true)
+		ok := r.sleep(tc.cfg.retry.Delay(m.Deliveries - 1))
+		r.setRetrying(m, false)
+		if !ok {
 			return false
 		}
 		m.Deliveries++
 	}
-	return false
+}
+
+// deadLetter moves m to the partition's dead-letter stream, retrying only
+// that step (never the handler) until it is done or the run is halted.
+func (r *partitionRun) deadLetter(m *Message, cause error) bool {
+	tc := r.tc
+	retry := connBackoffCounter()
+	for {
+		ctx, cancel := context.WithTimeout(tc.hard, 10*time.Second)
+		moved, err := deadLetterEntry(ctx, tc.client, tc.group, tc.cfg.name, m.Stream+tc.cfg.deadSuffix, m, cause)
+		cancel()
+		if err == nil {
+			if moved {
+				tc.deadLettered.Add(1)
+			}
+			return true
+		}
+		tc.log.Error("redstream: dead-lettering failed; retrying", "partition", r.p, "id", m.ID, "err", err)
+		if !r.sleep(retry.Next()) {
+			return false
+		}
+	}
+}
+
+// setRetrying marks m's key as waiting on a retry: its later events do not
+// count against the partition's read budget, so other keys keep flowing.
+func (r *partitionRun) setRetrying(m *Message, on bool) {
+	k, ok := m.Get(KeyField)
+	if !ok {
+		k = "\x00" + m.ID
+	}
+	r.mu.Lock()
+	if q := r.queues[k]; q != nil {
+		q.retrying = on
+	}
+	r.mu.Unlock()
+	if !on {
+		r.signalRoom()
+	}
 }
 
 func (r *partitionRun) call(m *Message) (err error) {
