@@ -43,6 +43,14 @@
 // redstream.MaxDeliveries(n) in ConsumerOptions to dead-letter it after n
 // deliveries. Delivery is at-least-once.
 //
+// # Publishing
+//
+// Publish returns once Redis has confirmed every message. Publishing is
+// idempotent per message UUID within the dedupe window (DedupWindow, 10
+// minutes by default): a Lua script appends a message only if its topic
+// has not got that UUID within the window, so retrying a Publish whose
+// reply was lost does not append a second copy.
+//
 // # Field layout
 //
 // DefaultMarshaler writes watermill-redisstream's layout, so both

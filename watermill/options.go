@@ -38,6 +38,10 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultPublishTimeout bounds one Publish call.
 	DefaultPublishTimeout = 30 * time.Second
+	// DefaultDedupWindow is how long a Publisher remembers a published
+	// message UUID, so that publishing that message again (a retry after
+	// an error) does not append a second copy. See DedupWindow.
+	DefaultDedupWindow = 10 * time.Minute
 )
 
 // Errors of this package.
@@ -63,6 +67,7 @@ type config struct {
 	startID         string
 	shutdownTimeout time.Duration
 	publishTimeout  time.Duration
+	dedupWindow     time.Duration
 	logger          *slog.Logger
 }
 
@@ -72,6 +77,7 @@ func newConfig(opts []Option) (config, error) {
 		startID:         DefaultStartID,
 		shutdownTimeout: DefaultShutdownTimeout,
 		publishTimeout:  DefaultPublishTimeout,
+		dedupWindow:     DefaultDedupWindow,
 		logger:          slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -155,6 +161,26 @@ func PublishTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: PublishTimeout must be positive, got %v", ErrInvalidOption, d)
 		}
 		c.publishTimeout = d
+		return nil
+	}
+}
+
+// DedupWindow sets how long a Publisher remembers each message UUID it
+// published to a topic (default DefaultDedupWindow, 10 minutes; whole
+// milliseconds). Publishing a message whose UUID the topic got within the
+// window returns success without appending it again, so a Publish that
+// failed after Redis had in fact written the entry (its reply lost when
+// the connection or the server went away) can be retried without making
+// a duplicate. Each remembered UUID is one small key next to the stream,
+// "{<topic>}:wm-dedup:<uuid>" (or "<topic>:wm-dedup:<uuid>" when the
+// topic has a hash tag), holding the entry ID and expiring after the
+// window. 0 turns deduplication off: every Publish is a plain XADD.
+func DedupWindow(d time.Duration) Option {
+	return func(c *config) error {
+		if d != 0 && d < time.Millisecond {
+			return fmt.Errorf("%w: DedupWindow must be 0 (off) or at least 1ms, got %v", ErrInvalidOption, d)
+		}
+		c.dedupWindow = d.Truncate(time.Millisecond)
 		return nil
 	}
 }

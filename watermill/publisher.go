@@ -3,6 +3,7 @@ package redstreamwm
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -23,13 +24,17 @@ type Publisher struct {
 var _ message.Publisher = (*Publisher)(nil)
 
 // NewPublisher returns a Publisher that writes through client. Of the
-// options, WithMarshaler, PublisherOptions and PublishTimeout apply.
+// options, WithMarshaler, PublisherOptions, PublishTimeout and
+// DedupWindow apply.
 func NewPublisher(client rueidis.Client, opts ...Option) (*Publisher, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := redstream.NewPublisher(client, cfg.publisherOpts...)
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	pub, err := redstream.NewPublisher(dedupClient{client}, cfg.publisherOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -38,10 +43,16 @@ func NewPublisher(client rueidis.Client, opts ...Option) (*Publisher, error) {
 
 // Publish appends the messages to the stream topic, in order, and returns
 // once Redis has confirmed every one of them (one XADD for a single
-// message, pipelined XADDs for several). If it returns an error, some
-// messages may have been written (a *redstream.BatchError says which);
-// publishing them again makes duplicates with the same UUID, which
-// Watermill's at-least-once handling tolerates. After Close it returns
+// message, pipelined XADDs for several).
+//
+// Publishing is idempotent per message UUID within the dedupe window
+// (DedupWindow, 10 minutes by default): each message is written by a Lua
+// script that appends it only if the topic has not got its UUID within
+// the window, and otherwise returns the entry ID of the first copy. So
+// when Publish returns an error — some messages may have been written (a
+// *redstream.BatchError says which), and a lost reply can hide a write —
+// publishing the same messages again writes each exactly once. Messages
+// with an empty UUID are appended every time. After Close it returns
 // ErrPublisherClosed.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed.Load() {
@@ -60,6 +71,19 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.publishTimeout)
 	defer cancel()
+	if p.cfg.dedupWindow > 0 {
+		plan := &dedupPlan{
+			topic:  topic,
+			window: strconv.FormatInt(p.cfg.dedupWindow.Milliseconds(), 10),
+			keys:   make([]string, len(msgs)),
+		}
+		for i, msg := range msgs {
+			if msg.UUID != "" {
+				plan.keys[i] = dedupKey(topic, msg.UUID)
+			}
+		}
+		ctx = context.WithValue(ctx, dedupPlanKey{}, plan)
+	}
 	if len(entries) == 1 {
 		_, err := p.pub.Publish(ctx, topic, entries[0].Fields)
 		return err
