@@ -10,7 +10,6 @@ import (
 
 	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/internal/keyslot"
-	"github.com/redstream-go/redstream/internal/redisproc"
 )
 
 // TestConsumerOnRedisCluster reads three streams that live on different
@@ -18,16 +17,7 @@ import (
 // entry atomically (the stream and its dead-letter stream share a hash
 // tag) and lists the streams across nodes.
 func TestConsumerOnRedisCluster(t *testing.T) {
-	cl, err := redisproc.StartCluster(t.TempDir(), 3, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Kill)
-	c, err := redstream.Dial(ctxT(t, 10*time.Second), cl.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	_, c := startCluster(t, 3, 0)
 
 	// Three hash-tagged streams whose slots fall in different thirds of
 	// the slot space, which redis-cli assigns to different masters.

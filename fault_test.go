@@ -29,18 +29,18 @@ type consumerProc struct {
 
 func startConsumerProc(t *testing.T, srv *redstreamtest.Server, stream, group, name string) *consumerProc {
 	t.Helper()
+	return startProc(t, "consumer", name, "REDSTREAM_URL="+srv.URL(), "REDSTREAM_STREAM="+stream, "REDSTREAM_GROUP="+group, "REDSTREAM_WORK=1ms")
+}
+
+// startProc runs this test binary again as a fault-test process of the
+// given role (see runFaultProcess), killed when the test ends.
+func startProc(t *testing.T, role, name string, env ...string) *consumerProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		faultRoleEnv+"=consumer",
-		"REDSTREAM_URL="+srv.URL(),
-		"REDSTREAM_STREAM="+stream,
-		"REDSTREAM_GROUP="+group,
-		"REDSTREAM_NAME="+name,
-		"REDSTREAM_WORK=1ms",
-	)
+	cmd.Env = append(append(os.Environ(), faultRoleEnv+"="+role, "REDSTREAM_NAME="+name), env...)
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start consumer process: %v", err)
+		t.Fatalf("start %s process: %v", role, err)
 	}
 	p := &consumerProc{cmd: cmd, done: make(chan struct{})}
 	go func() {

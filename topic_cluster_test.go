@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
@@ -35,22 +33,7 @@ func startCluster(t *testing.T, masters, replicas int) (*redisproc.Cluster, ruei
 
 func startTopicProc(t *testing.T, url, topic, name string) *consumerProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), faultRoleEnv+"=topic-consumer", "REDSTREAM_URL="+url, "REDSTREAM_TOPIC="+topic, "REDSTREAM_NAME="+name)
-	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &consumerProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return startProc(t, "topic-consumer", name, "REDSTREAM_URL="+url, "REDSTREAM_TOPIC="+topic)
 }
 
 // TestTopicKeyOrderOnClusterWithKilledConsumers publishes 100 keys × 200

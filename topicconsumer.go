@@ -889,7 +889,7 @@ func (r *partitionRun) runKey(k string, q *keyQueue) {
 	defer r.keys.Done()
 	for {
 		r.mu.Lock()
-		if len(q.items) == 0 || r.isHaltedLocked() {
+		if len(q.items) == 0 || r.isHalted() {
 			n := len(q.items)
 			delete(r.queues, k)
 			r.queued -= n
@@ -915,17 +915,6 @@ func (r *partitionRun) runKey(k string, q *keyQueue) {
 		r.queued--
 		r.mu.Unlock()
 		r.signalRoom()
-	}
-}
-
-func (r *partitionRun) isHaltedLocked() bool {
-	select {
-	case <-r.halted:
-		return true
-	case <-r.tc.hard.Done():
-		return true
-	default:
-		return false
 	}
 }
 

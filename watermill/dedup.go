@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"github.com/redstream-go/redstream/internal/keyslot"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,31 +94,8 @@ func hasHashTag(key string) bool {
 	return end > 0
 }
 
-// keySlot is Redis Cluster's hash slot of key: CRC16 (XMODEM) of the key,
-// or of its hash tag, modulo 16384.
-func keySlot(key string) uint16 {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
-			key = key[open+1 : open+1+end]
-		}
-	}
-	return crc16(key) & 16383
-}
-
-func crc16(s string) uint16 {
-	var crc uint16
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+// keySlot is Redis Cluster's hash slot of key.
+func keySlot(key string) uint16 { return keyslot.Of(key) }
 
 // slotTags maps each of the 16384 slots to a short string (base 36, no
 // braces) that hashes to it. It is computed on first use, only for
@@ -126,7 +104,7 @@ var slotTags = sync.OnceValue(func() []string {
 	tags := make([]string, 16384)
 	for n, left := int64(0), len(tags); left > 0; n++ {
 		t := strconv.FormatInt(n, 36)
-		if s := crc16(t) & 16383; tags[s] == "" {
+		if s := keySlot(t); tags[s] == "" {
 			tags[s] = t
 			left--
 		}
