@@ -208,7 +208,7 @@ func TestTopicRebalancesAndKeepsKeyOrder(t *testing.T) {
 }
 
 // rebalanceScenario publishes 100 keys × 200 events to a 12-partition
-// topic while its consumers go 1 → 3 → 1 (one leaves, one dies) → 2, and
+// topic while its consumers go 1 → 3 → 2 (one dies) → 1 (one leaves) → 2, and
 // checks the split is balanced within the bound each time, no partition
 // has two owners handling at once, and every key is handled in order.
 func rebalanceScenario(t *testing.T, c rueidis.Client) {
@@ -248,14 +248,18 @@ func rebalanceScenario(t *testing.T, c rueidis.Client) {
 	waitFor(t, bound, "1 -> 3 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, b, cc}, 12) })
 	t.Logf("balanced 4/4/4 in %v", time.Since(began).Round(10*time.Millisecond))
 
-	// b leaves gracefully; c dies (Close: its leases must expire).
+	// c dies (Close: its leases must expire): 3 -> 2.
+	cc.Close()
+	began = time.Now()
+	waitFor(t, bound+lease, "3 -> 2 balanced (c died)", func() bool { return balanced([]*redstream.TopicConsumer{a, b}, 12) })
+	t.Logf("balanced 6/6 after c died in %v", time.Since(began).Round(10*time.Millisecond))
+	// b leaves gracefully: 2 -> 1, then d joins: 1 -> 2.
 	if err := b.Shutdown(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	<-bDone
-	cc.Close()
 	began = time.Now()
-	waitFor(t, bound+lease, "3 -> 1 (b left, c died)", func() bool { return len(a.Owned()) == 12 })
+	waitFor(t, bound, "2 -> 1 (b left)", func() bool { return len(a.Owned()) == 12 })
 	t.Logf("a took all partitions back in %v", time.Since(began).Round(10*time.Millisecond))
 	d, _ := start("d")
 	waitFor(t, bound, "1 -> 2 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, d}, 12) })
