@@ -380,14 +380,6 @@ func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*M
 	return next, msgs, nil
 }
 
-// deleteConsumerScript removes a consumer from a group only if it holds
-// no pending entries, checked in the same step.
-var deleteConsumerScript = rueidis.NewLuaScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if #p > 0 then return -1 end
-return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-`)
-
 // deleteIdleConsumers removes the group's consumers, other than this one,
 // that were inactive longer than DeleteIdleConsumers and hold nothing.
 // Consumers that hold entries are left alone: the reclaim takes their
@@ -412,11 +404,13 @@ func (c *Consumer) deleteIdleConsumers(stream string) error {
 		if name == c.cfg.name || integer(m["pending"]) > 0 || time.Duration(idle)*time.Millisecond < c.cfg.deleteIdle {
 			continue
 		}
-		n, err := deleteConsumerScript.Exec(c.readCtx, c.client, []string{stream}, []string{c.group, name}).AsInt64()
-		if err != nil {
-			return wrapErr("xgroup delconsumer", stream+" "+c.group+" "+name, err)
-		}
-		if n >= 0 {
+		_, err = NewInspector(c.client).DeleteConsumer(c.readCtx, stream, c.group, name, false)
+		switch {
+		case errors.Is(err, ErrHasPending), errors.Is(err, ErrNoConsumer):
+			continue // it read or went meanwhile: nothing to do
+		case err != nil:
+			return err
+		default:
 			c.log.Info("redstream: removed an idle consumer with no pending entries", "stream", stream, "removed", name, "idle", time.Duration(idle)*time.Millisecond)
 		}
 	}

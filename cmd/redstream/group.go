@@ -118,22 +118,21 @@ entries were never acknowledged.`,
 			if _, err := findGroup(ctx, client, stream, group); err != nil {
 				return err
 			}
-			// Check and delete in one step, so nothing becomes pending in
-			// between.
-			res, err := groupDestroyScript.Exec(ctx, client, []string{stream}, []string{group, forceArg(force)}).AsIntSlice()
-			if err != nil {
-				return describe(redisErr("delete group "+group, stream, err), stream)
-			}
+			// The library checks and deletes in one step, so nothing
+			// becomes pending in between.
+			pending, err := redstream.NewInspector(client).DeleteGroup(ctx, stream, group, force)
 			switch {
-			case res[0] == -1:
+			case errors.Is(err, redstream.ErrNoGroup):
 				return noGroup(stream, group, nil)
-			case res[0] == 0:
+			case errors.Is(err, redstream.ErrHasPending):
 				return &cliError{msg: fmt.Sprintf("group %s of stream %s has %s pending (delivered, not acknowledged); not deleted (--force deletes it anyway)",
-					group, stream, plural(res[1], "entry", "entries"))}
+					group, stream, plural(pending, "entry", "entries")), err: err}
+			case err != nil:
+				return describe(err, stream)
 			}
 			msg := fmt.Sprintf("deleted group %s of stream %s", group, stream)
-			if res[1] > 0 {
-				msg += fmt.Sprintf(" with %s pending", plural(res[1], "entry", "entries"))
+			if pending > 0 {
+				msg += fmt.Sprintf(" with %s pending", plural(pending, "entry", "entries"))
 			}
 			fmt.Fprintln(a.stdout, msg)
 			return nil
@@ -249,23 +248,21 @@ any more and they are never processed. --force deletes it anyway.`,
 			if _, err := findGroup(ctx, client, stream, group); err != nil {
 				return err
 			}
-			res, err := delConsumerScript.Exec(ctx, client, []string{stream}, []string{group, consumer, forceArg(dcForce)}).AsIntSlice()
-			if err != nil {
-				if errors.Is(redisErr("", stream, err), redstream.ErrNoGroup) {
-					return noGroup(stream, group, err)
-				}
-				return describe(redisErr("delete consumer "+consumer, stream, err), stream)
-			}
-			switch res[0] {
-			case -1:
-				return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", group, stream, consumer)}
-			case 0:
+			pending, err := redstream.NewInspector(client).DeleteConsumer(ctx, stream, group, consumer, dcForce)
+			switch {
+			case errors.Is(err, redstream.ErrNoGroup):
+				return noGroup(stream, group, err)
+			case errors.Is(err, redstream.ErrNoConsumer):
+				return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", group, stream, consumer), err: err}
+			case errors.Is(err, redstream.ErrHasPending):
 				return &cliError{msg: fmt.Sprintf("consumer %s still owns %s pending in group %s; not deleted: they would become unclaimable and never be processed (--force deletes it anyway)",
-					consumer, plural(res[1], "entry", "entries"), group)}
+					consumer, plural(pending, "entry", "entries"), group), err: err}
+			case err != nil:
+				return describe(err, stream)
 			}
 			msg := fmt.Sprintf("deleted consumer %s from group %s of stream %s", consumer, group, stream)
-			if res[1] > 0 {
-				msg += fmt.Sprintf("; its %s pending are dropped from the group and will not be processed", plural(res[1], "entry", "entries"))
+			if pending > 0 {
+				msg += fmt.Sprintf("; its %s pending are dropped from the group and will not be processed", plural(pending, "entry", "entries"))
 			}
 			fmt.Fprintln(a.stdout, msg)
 			return nil
@@ -278,55 +275,6 @@ any more and they are never processed. --force deletes it anyway.`,
 	cmd.AddCommand(create, del, setid, consumers, delconsumer)
 	return cmd
 }
-
-func forceArg(force bool) string {
-	if force {
-		return "1"
-	}
-	return "0"
-}
-
-// groupDestroyScript deletes group ARGV[1] of stream KEYS[1] unless
-// entries are pending in it and ARGV[2] is not "1". It returns {1,
-// pending} when it deleted the group, {0, pending} when it refused and
-// {-1, 0} when there is no such group.
-var groupDestroyScript = rueidis.NewLuaScript(`
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-for _, g in ipairs(groups) do
-  local name, pending
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1] end
-    if g[i] == 'pending' then pending = g[i + 1] end
-  end
-  if name == ARGV[1] then
-    if pending > 0 and ARGV[2] ~= '1' then return {0, pending} end
-    redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
-    return {1, pending}
-  end
-end
-return {-1, 0}
-`)
-
-// delConsumerScript deletes consumer ARGV[2] of group ARGV[1] unless it
-// owns pending entries and ARGV[3] is not "1". It returns {1, pending}
-// when it deleted the consumer, {0, pending} when it refused and {-1, 0}
-// when there is no such consumer.
-var delConsumerScript = rueidis.NewLuaScript(`
-local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-for _, c in ipairs(cs) do
-  local name, pending
-  for i = 1, #c, 2 do
-    if c[i] == 'name' then name = c[i + 1] end
-    if c[i] == 'pending' then pending = c[i + 1] end
-  end
-  if name == ARGV[2] then
-    if pending > 0 and ARGV[3] ~= '1' then return {0, pending} end
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-    return {1, pending}
-  end
-end
-return {-1, 0}
-`)
 
 // findGroup returns the state of group in stream, or a clear error when
 // the stream or the group does not exist.
