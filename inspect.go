@@ -19,13 +19,36 @@ const lagCountLimit = 10000
 // built on it. It is safe for concurrent use and holds no resources; it
 // never closes the client.
 type Inspector struct {
-	client rueidis.Client
+	client     rueidis.Client
+	deadSuffix string
+}
+
+// InspectorOption configures an Inspector.
+type InspectorOption func(*Inspector)
+
+// InspectDeadLetterSuffix tells the Inspector which suffix names a stream's
+// dead-letter stream, as DeadLetterSuffix tells a consumer (default
+// DefaultDeadLetterSuffix, ":dead"). An empty suffix keeps the default.
+func InspectDeadLetterSuffix(suffix string) InspectorOption {
+	return func(in *Inspector) {
+		if suffix != "" {
+			in.deadSuffix = suffix
+		}
+	}
 }
 
 // NewInspector returns an Inspector that reads through client.
-func NewInspector(client rueidis.Client) *Inspector {
-	return &Inspector{client: client}
+func NewInspector(client rueidis.Client, opts ...InspectorOption) *Inspector {
+	in := &Inspector{client: client, deadSuffix: DefaultDeadLetterSuffix}
+	for _, o := range opts {
+		o(in)
+	}
+	return in
 }
+
+// DeadLetterKey returns the dead-letter stream of stream under the
+// Inspector's suffix.
+func (in *Inspector) DeadLetterKey(stream string) string { return stream + in.deadSuffix }
 
 // StreamInfo describes a stream and its consumer groups.
 type StreamInfo struct {
@@ -37,7 +60,8 @@ type StreamInfo struct {
 	// MemoryBytes is the server's estimate of the stream's memory (MEMORY
 	// USAGE), or nil where the server does not tell.
 	MemoryBytes *int64 `json:"memory_bytes"`
-	// DeadLetterStream is the stream's default dead-letter stream and
+	// DeadLetterStream is the stream's dead-letter stream (under the
+	// Inspector's suffix, see InspectDeadLetterSuffix) and
 	// DeadLetters how many entries it holds (0 when it does not exist).
 	DeadLetterStream string      `json:"dead_letter_stream"`
 	DeadLetters      int64       `json:"dead_letters"`
@@ -107,7 +131,7 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 		c.B().XinfoStream().Key(stream).Build(),
 		c.B().XinfoGroups().Key(stream).Build(),
 	)
-	info := &StreamInfo{Stream: stream, DeadLetterStream: DeadLetterKey(stream), ReadAt: time.Now()}
+	info := &StreamInfo{Stream: stream, DeadLetterStream: in.DeadLetterKey(stream), ReadAt: time.Now()}
 	if info.Length, err = res[0].AsInt64(); err != nil {
 		return nil, wrapErr("xlen", stream, err)
 	}

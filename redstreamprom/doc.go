@@ -72,8 +72,11 @@
 //		The server's estimate of the stream's memory (MEMORY USAGE); absent
 //		where the server does not tell.
 //	redstream_dead_letters{stream}
-//		Entries in the stream's default dead-letter stream,
-//		"<stream>:dead" (0 when it does not exist).
+//		Entries in the stream's dead-letter stream (0 when it does not
+//		exist): "<stream>:dead", or "<stream><suffix>" for an Inspector
+//		made with redstream.InspectDeadLetterSuffix(suffix). With
+//		StreamPattern, a matching dead-letter stream of a matching stream
+//		is counted here, not reported as a stream of its own.
 //	redstream_group_lag{stream,group}
 //		Entries the group has not been delivered yet. Absent when it cannot
 //		be known exactly: Redis does not report it (after XDEL, or a group

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,9 +38,11 @@ func Streams(streams ...string) CollectorOption {
 // StreamPattern makes the collector read, at each scrape, every stream
 // whose key matches the glob pattern (as SCAN MATCH, e.g. "orders:*"),
 // listed with redstream.Inspector.Streams. A matching key that is the
-// default dead-letter stream of another matching stream is skipped: its
-// length is already redstream_dead_letters of that stream. Scanning visits
-// every key of the database, so prefer Streams on large databases.
+// dead-letter stream of another matching stream, as the Inspector names it
+// (redstream.Inspector.DeadLetterKey, see redstream.InspectDeadLetterSuffix),
+// is skipped: its length is already redstream_dead_letters of that stream.
+// Scanning visits every key of the database, so prefer Streams on large
+// databases.
 func StreamPattern(pattern string) CollectorOption {
 	return func(c *collectorConfig) { c.patterns = append(c.patterns, pattern) }
 }
@@ -116,7 +117,7 @@ var (
 	descUp          = prometheus.NewDesc("redstream_inspect_up", "1 if the stream was read at this scrape, 0 if it could not be (missing, wrong type, error, timeout).", sLabel, nil)
 	descLength      = prometheus.NewDesc("redstream_stream_length", "Entries in the stream (XLEN).", sLabel, nil)
 	descMemory      = prometheus.NewDesc("redstream_stream_memory_bytes", "Memory the server estimates the stream uses (MEMORY USAGE); absent where the server does not tell.", sLabel, nil)
-	descDead        = prometheus.NewDesc("redstream_dead_letters", "Entries in the stream's default dead-letter stream (0 when it does not exist).", sLabel, nil)
+	descDead        = prometheus.NewDesc("redstream_dead_letters", "Entries in the stream's dead-letter stream (0 when it does not exist).", sLabel, nil)
 	descLag         = prometheus.NewDesc("redstream_group_lag", "Entries of the stream not yet delivered to the group; absent when it cannot be known exactly (see redstream_group_lag_known).", gLabel, nil)
 	descLagKnown    = prometheus.NewDesc("redstream_group_lag_known", "1 if redstream_group_lag is exported for the group, 0 if its lag is unknown at this scrape.", gLabel, nil)
 	descPending     = prometheus.NewDesc("redstream_group_pending", "Entries delivered to the group's consumers and not yet acknowledged (XPENDING).", gLabel, nil)
@@ -183,17 +184,15 @@ func (c *InspectorCollector) streams(ctx context.Context) []string {
 		}
 		found = append(found, keys...)
 	}
-	// Skip the dead-letter streams of matched streams.
+	// Skip the dead-letter streams of matched streams, named with the
+	// Inspector's suffix as its StreamInfo.DeadLetters counts them.
 	slices.Sort(found)
 	found = slices.Compact(found)
-	matched := make(map[string]bool, len(found))
+	dead := make(map[string]bool, len(found))
 	for _, k := range found {
-		matched[k] = true
+		dead[c.in.DeadLetterKey(k)] = true
 	}
-	found = slices.DeleteFunc(found, func(k string) bool {
-		parent, ok := strings.CutSuffix(k, redstream.DefaultDeadLetterSuffix)
-		return ok && matched[parent]
-	})
+	found = slices.DeleteFunc(found, func(k string) bool { return dead[k] })
 	out := append(slices.Clone(c.cfg.streams), found...)
 	slices.Sort(out)
 	return slices.Compact(out)

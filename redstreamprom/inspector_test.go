@@ -177,6 +177,51 @@ func TestInspectorCollectorPattern(t *testing.T) {
 	scrape(t, url).want(t, 2, "redstream_stream_length", "stream", prefix+"c")
 }
 
+// TestInspectorCollectorPatternFollowsTheDeadLetterSuffix matches streams
+// by pattern with an Inspector told a dead-letter suffix: the dead-letter
+// stream under that suffix is counted as its stream's dead letters, not
+// reported itself, and a key with another suffix is just a stream.
+func TestInspectorCollectorPatternFollowsTheDeadLetterSuffix(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := srv.Client(t)
+	prefix := t.Name() + ":"
+	a := prefix + "a"
+	addEntries(t, c, a, 3)
+	addEntries(t, c, prefix+"b", 1)
+	addEntries(t, c, a+":poison", 2)
+	addEntries(t, c, a+":dead", 1)
+
+	for _, tc := range []struct {
+		name    string
+		opts    []redstream.InspectorOption
+		streams []string // reported, sorted
+		dead    float64  // a's dead letters
+	}{
+		{"suffix :poison", []redstream.InspectorOption{redstream.InspectDeadLetterSuffix(":poison")}, []string{a, a + ":dead", prefix + "b"}, 2},
+		{"default suffix", nil, []string{a, a + ":poison", prefix + "b"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			col := mustCollector(t, redstream.NewInspector(c, tc.opts...), redstreamprom.StreamPattern(prefix+"*"))
+			e := scrape(t, serve(t, col))
+			var up []string
+			for _, m := range e["redstream_inspect_up"].GetMetric() {
+				up = append(up, m.GetLabel()[0].GetValue())
+			}
+			slices.Sort(up)
+			if !slices.Equal(up, tc.streams) {
+				t.Fatalf("streams scraped %q, want %q", up, tc.streams)
+			}
+			e.want(t, tc.dead, "redstream_dead_letters", "stream", a)
+			e.want(t, 3, "redstream_stream_length", "stream", a)
+			e.want(t, 0, "redstream_inspect_errors_total")
+
+			// Listed by name, the stream's dead letters follow the suffix too.
+			fixed := mustCollector(t, redstream.NewInspector(c, tc.opts...), redstreamprom.Streams(a))
+			scrape(t, serve(t, fixed)).want(t, tc.dead, "redstream_dead_letters", "stream", a)
+		})
+	}
+}
+
 // TestInspectorCollectorTimeout stops redis-server: the scrape still
 // answers within the timeout, with every stream down.
 func TestInspectorCollectorTimeout(t *testing.T) {
