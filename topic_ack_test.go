@@ -1,0 +1,117 @@
+package redstream_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redstream-go/redstream"
+)
+
+// slowAcks is a client whose XACKs take delay longer to be sent, so that
+// whatever runs while an acknowledgement is on its way has time to be seen.
+type slowAcks struct {
+	rueidis.Client
+	delay time.Duration
+}
+
+func isXack(cmd rueidis.Completed) bool {
+	words := cmd.Commands()
+	return len(words) > 0 && strings.EqualFold(words[0], "XACK")
+}
+
+func (s slowAcks) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if isXack(cmd) {
+		time.Sleep(s.delay)
+	}
+	return s.Client.Do(ctx, cmd)
+}
+
+func (s slowAcks) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	for _, cmd := range cmds {
+		if isXack(cmd) {
+			time.Sleep(s.delay)
+			break
+		}
+	}
+	return s.Client.DoMulti(ctx, cmds...)
+}
+
+// A key's next event starts only once its previous event is acknowledged:
+// otherwise a crash in between would hand the previous event to the next
+// owner after a later one was handled, out of order. Acks are slowed down
+// so that an event started early is seen every time, not by chance.
+func TestTopicKeysNextEventStartsAfterTheAck(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 60*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, perKey = 3, 8
+	p, _ := redstream.NewPublisher(c)
+	var batch []redstream.KeyedEntry
+	for s := range perKey {
+		for k := range keys {
+			batch = append(batch, redstream.KeyedEntry{Key: fmt.Sprintf("key-%d", k), Fields: redstream.Fields("seq", strconv.Itoa(s))})
+		}
+	}
+	if _, err := p.PublishTopic(ctx, top, batch...); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	last := map[string]string{} // key -> ID of its last handled event
+	handled := 0
+	var early []string
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		k := m.Value(redstream.KeyField)
+		mu.Lock()
+		prev := last[k]
+		mu.Unlock()
+		if prev != "" {
+			rows, err := c.Do(ctx, c.B().Xpending().Key(m.Stream).Group("g").Start(prev).End(prev).Count(1).Build()).ToArray()
+			if err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				mu.Lock()
+				early = append(early, fmt.Sprintf("%s seq %s started while %s was still pending", k, m.Value("seq"), prev))
+				mu.Unlock()
+			}
+		}
+		mu.Lock()
+		last[k] = m.ID
+		handled++
+		mu.Unlock()
+		return nil
+	})
+	tc, err := redstream.NewTopicConsumer(slowAcks{Client: c, delay: 30 * time.Millisecond}, top, "g", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tc.Run(context.Background()) }()
+	waitFor(t, 30*time.Second, "every event handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled >= keys*perKey
+	})
+	waitFor(t, 10*time.Second, "nothing pending", func() bool { return pendingAll(t, c, top) == 0 })
+	if err := tc.Shutdown(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range early {
+		t.Error(e)
+	}
+}
