@@ -41,3 +41,9 @@ bench: redis-server
 
 demo:
 	$(GO) run ./cmd/redstream demo
+
+.PHONY: mutants
+## mutants: apply each deliberate bug in scripts/mutants/mutants.txt to a scratch copy and
+## check that its tests catch it (by hand, not part of test; MUTANTS=regexp picks some)
+mutants: redis-server
+	$(GO) run ./scripts/mutants $(if $(MUTANTS),-run '$(MUTANTS)')
