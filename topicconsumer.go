@@ -19,21 +19,6 @@ import (
 // come, go or die.
 const DefaultLease = 6 * time.Second
 
-// Lease sets how long a TopicConsumer's claim on a partition lasts without
-// renewal (default DefaultLease). It renews every third of it, and stops
-// handling a partition once two thirds have passed without a renewal, so
-// that no two consumers handle one partition at once. Partitions move
-// within about this long. Only TopicConsumers use it.
-func Lease(d time.Duration) ConsumerOption {
-	return func(c *consumerConfig) error {
-		if d < 30*time.Millisecond {
-			return fmt.Errorf("%w: Lease must be at least 30ms, got %v", ErrInvalidOption, d)
-		}
-		c.lease = d
-		return nil
-	}
-}
-
 // TopicConsumer consumes a partitioned topic as a member of a consumer
 // group. The group's consumers divide the partitions among themselves
 // through leases kept in Redis, each owning ⌊N/C⌋ or ⌈N/C⌉ of N partitions
@@ -60,22 +45,15 @@ type TopicConsumer struct {
 	log     *slog.Logger
 	coord   string // the group's coordination hash
 
+	life     lifecycle
+	calls    handlerCall
 	mu       sync.Mutex
-	started  bool
-	finished bool
 	runs     map[int]*partitionRun // partitions being handled
 	leaving  map[int]*partitionRun // halted or lost, draining their handlers
 	releases sync.WaitGroup        // hand-overs in progress
 	valid    time.Time             // leases count as held until then
 
-	stopOnce sync.Once
-	stopping chan struct{}
-	hard     context.Context
-	hardStop context.CancelFunc
-	done     chan struct{}
-
-	sem      chan struct{} // running handlers
-	handlers context.Context
+	sem chan struct{} // running handlers
 
 	handled      atomic.Int64
 	failed       atomic.Int64
@@ -85,7 +63,7 @@ type TopicConsumer struct {
 
 // NewTopicConsumer returns a consumer of topic in group that passes each
 // event to handler. Run joins the group. The client stays the caller's.
-func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler Handler, opts ...ConsumerOption) (*TopicConsumer, error) {
+func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler Handler, opts ...TopicConsumerOption) (*TopicConsumer, error) {
 	switch {
 	case client == nil || topic == nil:
 		return nil, fmt.Errorf("%w: nil client or topic", ErrInvalidOption)
@@ -98,51 +76,35 @@ func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler
 		concurrency:   DefaultConcurrency,
 		block:         DefaultBlock,
 		startID:       "0",
+		ackInterval:   DefaultAckInterval,
+		ackBatch:      DefaultAckBatch,
 		maxDeliveries: DefaultMaxDeliveries,
 		retry:         defaultRetry,
 		deadSuffix:    DefaultDeadLetterSuffix,
 		lease:         DefaultLease,
-		streams:       []string{topic.Stream(0)},
 	}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.applyToTopic(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	if len(cfg.streams) > 1 {
-		return nil, fmt.Errorf("%w: AlsoStreams does not apply to a topic consumer", ErrInvalidOption)
-	}
-	if cfg.name == "" {
-		cfg.name = defaultName()
-	}
+	cfg.finishCommon()
 	if strings.Contains(cfg.name, "|") {
 		return nil, fmt.Errorf("%w: a topic consumer's name must not contain |", ErrInvalidOption)
 	}
-	if cfg.batch == 0 {
-		cfg.batch = cfg.concurrency
-	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.metrics == nil {
-		cfg.metrics = NopMetrics{}
-	}
-	hard, hardStop := context.WithCancel(context.Background())
 	return &TopicConsumer{
-		client:   client,
-		topic:    topic,
-		group:    group,
-		handler:  handler,
-		cfg:      cfg,
-		log:      cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
-		coord:    "{" + topic.Name + "}:group:" + group,
-		runs:     map[int]*partitionRun{},
-		leaving:  map[int]*partitionRun{},
-		stopping: make(chan struct{}),
-		hard:     hard,
-		hardStop: hardStop,
-		done:     make(chan struct{}),
-		sem:      make(chan struct{}, cfg.concurrency),
+		client:  client,
+		topic:   topic,
+		group:   group,
+		handler: handler,
+		cfg:     cfg,
+		log:     cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
+		coord:   "{" + topic.Name + "}:group:" + group,
+		life:    newLifecycle(),
+		calls:   handlerCall{group: group, metrics: cfg.metrics, maxDeliveries: cfg.maxDeliveries},
+		runs:    map[int]*partitionRun{},
+		leaving: map[int]*partitionRun{},
+		sem:     make(chan struct{}, cfg.concurrency),
 	}, nil
 }
 
@@ -181,32 +143,14 @@ func (tc *TopicConsumer) Stats() TopicStats {
 // handlers finish and are acknowledged, and the partitions are released
 // at once for the other consumers.
 func (tc *TopicConsumer) Run(ctx context.Context) error {
-	tc.mu.Lock()
-	switch {
-	case tc.finished:
-		tc.mu.Unlock()
-		return ErrClosed
-	case tc.started:
-		tc.mu.Unlock()
-		return ErrRunning
+	end, err := tc.life.begin(ctx)
+	if err != nil {
+		return err
 	}
-	tc.started = true
-	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
-	tc.handlers = hctx
-	tc.mu.Unlock()
-	defer func() {
-		tc.mu.Lock()
-		tc.finished = true
-		tc.mu.Unlock()
-		hcancel()
-		tc.hardStop()
-		close(tc.done)
-	}()
-	stopHandlers := context.AfterFunc(tc.hard, hcancel)
-	defer stopHandlers()
+	defer end()
 
 	setup, cancel := context.WithCancel(ctx)
-	stopSetup := context.AfterFunc(tc.hard, cancel)
+	stopSetup := context.AfterFunc(tc.life.hard, cancel)
 	cmds := make(rueidis.Commands, 0, tc.topic.Partitions())
 	for _, s := range tc.topic.Streams() {
 		cmds = append(cmds, tc.client.B().XgroupCreate().Key(s).Group(tc.group).Id(tc.cfg.startID).Mkstream().Build())
@@ -215,7 +159,7 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 		if err := r.Error(); err != nil && !rueidis.IsRedisBusyGroup(err) {
 			stopSetup()
 			cancel()
-			if ctx.Err() != nil || tc.hard.Err() != nil {
+			if ctx.Err() != nil || tc.life.hard.Err() != nil {
 				return nil
 			}
 			return wrapErr("xgroup create", tc.topic.Stream(i)+" "+tc.group, err)
@@ -223,8 +167,6 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 	}
 	stopSetup()
 	cancel()
-	stopWatch := context.AfterFunc(ctx, tc.stop)
-	defer stopWatch()
 
 	// The group is recorded with the topic so DeleteTopic finds its keys.
 	_ = tc.client.Do(ctx, tc.client.B().Sadd().Key(topicGroupsKey(tc.topic.Name)).Member(tc.group).Build()).Error()
@@ -235,7 +177,7 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 	retry := connBackoffCounter()
 	for {
 		if err := tc.coordinate(); err != nil {
-			if tc.hard.Err() != nil {
+			if tc.life.hard.Err() != nil {
 				break
 			}
 			tc.log.Error("redstream: renewing partition leases failed", "err", err)
@@ -259,70 +201,34 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 		select {
 		case <-t.C:
 			continue
-		case <-tc.stopping:
-		case <-tc.hard.Done():
+		case <-tc.life.stopping:
+		case <-tc.life.hard.Done():
 		}
 		break
 	}
 	tc.stopAll(true)
-	ctx2, cancel2 := context.WithTimeout(tc.hard, 2*time.Second)
+	ctx2, cancel2 := context.WithTimeout(tc.life.hard, 2*time.Second)
 	defer cancel2()
 	_ = tc.client.Do(ctx2, tc.client.B().Hdel().Key(tc.coord).Field("m:"+tc.cfg.name).Build()).Error()
-	if tc.hard.Err() != nil {
+	if tc.life.hard.Err() != nil {
 		return ErrClosed
 	}
 	return nil
 }
 
-func (tc *TopicConsumer) waitOrStop(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-tc.stopping:
-		return false
-	case <-tc.hard.Done():
-		return false
-	}
-}
+func (tc *TopicConsumer) waitOrStop(d time.Duration) bool { return tc.life.sleep(d) }
 
 // Shutdown stops handling, waits for running handlers and releases the
-// partitions; if ctx ends first it closes the consumer as Close does.
-func (tc *TopicConsumer) Shutdown(ctx context.Context) error {
-	tc.stop()
-	tc.mu.Lock()
-	started := tc.started
-	if !started {
-		tc.finished = true
-	}
-	tc.mu.Unlock()
-	if !started {
-		tc.hardStop()
-		return nil
-	}
-	select {
-	case <-tc.done:
-		return nil
-	case <-ctx.Done():
-		tc.Close()
-		return ctx.Err()
-	}
-}
+// partitions; if ctx ends first it closes the consumer as Close does. It
+// is safe to call more than once, and before or without Run.
+func (tc *TopicConsumer) Shutdown(ctx context.Context) error { return tc.life.shutdown(ctx) }
 
-// Close stops the consumer at once; its leases expire after Lease.
+// Close stops the consumer at once; its leases expire after Lease. It is
+// safe to call more than once.
 func (tc *TopicConsumer) Close() error {
-	tc.stop()
-	tc.hardStop()
-	tc.mu.Lock()
-	if !tc.started {
-		tc.finished = true
-	}
-	tc.mu.Unlock()
+	tc.life.close()
 	return nil
 }
-
-func (tc *TopicConsumer) stop() { tc.stopOnce.Do(func() { close(tc.stopping) }) }
 
 // coordinateScript is one heartbeat of a topic consumer: it records the
 // consumer as alive, drops members whose heartbeat expired, works out the
@@ -404,7 +310,7 @@ func (tc *TopicConsumer) coordinate() error {
 	tc.mu.Lock()
 	lapsed := !tc.valid.IsZero() && began.After(tc.valid)
 	tc.mu.Unlock()
-	ctx, cancel := context.WithTimeout(tc.hard, tc.cfg.lease/3)
+	ctx, cancel := context.WithTimeout(tc.life.hard, tc.cfg.lease/3)
 	defer cancel()
 	arr, err := coordinateScript.Exec(ctx, tc.client, []string{tc.coord},
 		[]string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}).ToArray()
@@ -516,7 +422,7 @@ func (tc *TopicConsumer) handOver(r *partitionRun) {
 		r.lose()
 		<-r.done
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(tc.hard), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(tc.life.hard), 5*time.Second)
 	_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(r.p), strconv.FormatInt(r.gen, 10)}).Error()
 	cancel()
 	tc.mu.Lock()
@@ -584,10 +490,10 @@ func (tc *TopicConsumer) stopAll(release bool) {
 		<-r.done
 	}
 	tc.releases.Wait()
-	if !release || tc.hard.Err() != nil {
+	if !release || tc.life.hard.Err() != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(tc.hard, 2*time.Second)
+	ctx, cancel := context.WithTimeout(tc.life.hard, 2*time.Second)
 	defer cancel()
 	for _, r := range runs {
 		_ = releaseScript.Exec(ctx, tc.client, []string{tc.coord}, []string{tc.cfg.name, strconv.Itoa(r.p), strconv.FormatInt(r.gen, 10)}).Error()
@@ -611,6 +517,9 @@ type partitionRun struct {
 	hctx      context.Context
 	hcancel   context.CancelFunc
 
+	reader *streamReader
+	acks   ackGroup
+
 	mu     sync.Mutex
 	queues map[string]*keyQueue
 	queued int // entries read and not yet finished
@@ -624,13 +533,14 @@ type keyQueue struct {
 }
 
 func newPartitionRun(tc *TopicConsumer, p int, gen int64) *partitionRun {
-	ctx, cancel := context.WithCancel(tc.hard)
-	hctx, hcancel := context.WithCancel(tc.handlers)
+	ctx, cancel := context.WithCancel(tc.life.hard)
+	hctx, hcancel := context.WithCancel(tc.life.handlers)
 	return &partitionRun{
 		tc: tc, p: p, gen: gen, stream: tc.topic.Stream(p),
 		halted: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel, hctx: hctx, hcancel: hcancel,
 		queues: map[string]*keyQueue{}, room: make(chan struct{}, 1),
+		acks:   ackGroup{client: tc.client, stream: tc.topic.Stream(p), group: tc.group, turn: make(chan struct{}, 1)},
 	}
 }
 
@@ -653,7 +563,7 @@ func (r *partitionRun) isHalted() bool {
 	select {
 	case <-r.halted:
 		return true
-	case <-r.tc.hard.Done():
+	case <-r.tc.life.hard.Done():
 		return true
 	default:
 		return false
@@ -685,6 +595,8 @@ func (r *partitionRun) run() {
 	defer r.hcancel()
 	defer r.keys.Wait()
 	tc := r.tc
+	r.reader = newStreamReader(tc.client, r.stream, tc.group, tc.cfg.name, r.halted, r.ctx, tc.life.hard)
+	defer r.reader.close()
 	log := tc.log.With("partition", r.p)
 	retry := connBackoffCounter()
 	takeover := true
@@ -840,24 +752,12 @@ func (r *partitionRun) inHand(id string) bool {
 }
 
 // readNew reads up to n new entries, blocking at most Block; halting the
-// partition interrupts the read.
+// partition interrupts the read. A reply that comes back after the halt
+// leaves its entries pending with this consumer: the next owner takes
+// them over, in order.
 func (r *partitionRun) readNew(n int) ([]*Message, error) {
-	tc := r.tc
-	cmd := tc.client.B().Xreadgroup().Group(tc.group, tc.cfg.name).Count(int64(n)).
-		Block(tc.cfg.block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
-	reply, err := tc.client.Do(r.ctx, cmd.UnblockOnCancel()).ToMessage()
-	if err == nil {
-		var msgs []*Message
-		if msgs, err = parseXRead(&reply, r.stream); err == nil {
-			return msgs, nil
-		}
-	}
-	if rueidis.IsRedisNil(err) {
-		return nil, nil
-	}
-	// A reply lost to the halt leaves its entries pending with this
-	// consumer: the next owner takes them over, in order.
-	return nil, wrapErr("xreadgroup", r.stream+" "+tc.group, err)
+	msgs, _, _, err := r.reader.read(n, r.tc.cfg.block, nil)
+	return msgs, err
 }
 
 // enqueue appends m to its key's queue, starting the key's worker if idle.
@@ -942,30 +842,27 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 			<-tc.sem
 			continue
 		}
-		tc.cfg.metrics.InFlight(m.Stream, tc.group, 1)
-		began := time.Now()
-		err := r.call(m)
-		took := time.Since(began)
-		tc.cfg.metrics.InFlight(m.Stream, tc.group, -1)
+		took, err := tc.calls.one(r.hctx, tc.handler, m)
 		<-tc.sem
-		if err == nil {
+		switch tc.calls.outcome(m, err) {
+		case OutcomeAck:
 			if !r.ack(m) {
 				return false
 			}
 			tc.handled.Add(1)
 			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeAck, took)
 			return true
-		}
-		tc.failed.Add(1)
-		log := tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries)
-		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) || (tc.cfg.maxDeliveries > 0 && m.Deliveries >= tc.cfg.maxDeliveries) {
-			log.Warn("redstream: handler failed for good; dead-lettering the event", "err", err)
+		case OutcomeDeadLetter:
+			tc.failed.Add(1)
+			tc.log.Warn("redstream: handler failed for good; dead-lettering the event", "partition", r.p, "id", m.ID, "deliveries", m.Deliveries, "err", err)
 			if !r.deadLetter(m, err) {
 				return false
 			}
 			tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeDeadLetter, took)
 			return true
 		}
+		tc.failed.Add(1)
+		log := tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries)
 		tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
 		log.Warn("redstream: handler failed; retrying in order", "err", err)
 		r.setRetrying(m, true)
@@ -984,7 +881,7 @@ func (r *partitionRun) deadLetter(m *Message, cause error) bool {
 	tc := r.tc
 	retry := connBackoffCounter()
 	for {
-		ctx, cancel := context.WithTimeout(tc.hard, 10*time.Second)
+		ctx, cancel := context.WithTimeout(tc.life.hard, 10*time.Second)
 		moved, err := deadLetterEntry(ctx, tc.client, tc.group, tc.cfg.name, m.Stream+tc.cfg.deadSuffix, m, cause)
 		cancel()
 		if err == nil {
@@ -1017,33 +914,94 @@ func (r *partitionRun) setRetrying(m *Message, on bool) {
 	}
 }
 
-func (r *partitionRun) call(m *Message) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v}
-		}
-	}()
-	return r.tc.handler.Handle(r.hctx, m)
-}
-
 // ack acknowledges m before the next event of its key starts, retrying
-// while the partition is held.
+// while the partition is held. Unlike a Consumer's, a topic event's ack is
+// waited for, because the next event of its key must not start before it:
+// a crash in between would hand the acknowledged-too-late event to the
+// next owner after a later one. Keys that finish together share an XACK.
 func (r *partitionRun) ack(m *Message) bool {
 	tc := r.tc
 	retry := connBackoffCounter()
 	for {
-		ctx, cancel := context.WithTimeout(tc.hard, 5*time.Second)
-		err := tc.client.Do(ctx, tc.client.B().Xack().Key(m.Stream).Group(tc.group).Id(m.ID).Build()).Error()
+		ctx, cancel := context.WithTimeout(tc.life.hard, 5*time.Second)
+		err := r.acks.ack(ctx, m.ID)
 		cancel()
 		if err == nil {
 			return true
 		}
-		if tc.hard.Err() != nil || r.isHalted() {
+		if tc.life.hard.Err() != nil || r.isHalted() {
 			return false
 		}
 		tc.log.Error("redstream: acknowledging an event failed; retrying", "partition", r.p, "id", m.ID, "err", err)
 		if !r.sleep(retry.Next()) {
 			return false
 		}
+	}
+}
+
+// ackGroup acknowledges one partition's events in groups: whoever acks
+// while no XACK is on its way sends one at once, with its own ID only, and
+// the IDs that arrive meanwhile go together in the next. One XACK is on
+// its way at a time, so no ack waits for a timer.
+type ackGroup struct {
+	client rueidis.Client
+	stream string
+	group  string
+	turn   chan struct{} // an XACK returned: the next group may go
+
+	mu      sync.Mutex
+	sending bool
+	next    *ackBatch // the IDs waiting for the next XACK
+}
+
+type ackBatch struct {
+	ids   []string
+	taken bool // a sender has it
+	done  chan struct{}
+	err   error
+}
+
+// ack sends id in the next XACK and returns once Redis answered it.
+func (g *ackGroup) ack(ctx context.Context, id string) error {
+	g.mu.Lock()
+	b := g.next
+	if b == nil {
+		b = &ackBatch{done: make(chan struct{})}
+		g.next = b
+	}
+	b.ids = append(b.ids, id)
+	for {
+		if b.taken {
+			g.mu.Unlock()
+			select {
+			case <-b.done:
+				return b.err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !g.sending {
+			g.sending, b.taken, g.next = true, true, nil
+			g.mu.Unlock()
+			b.err = g.client.Do(ctx, g.client.B().Xack().Key(g.stream).Group(g.group).Id(b.ids...).Build()).Error()
+			close(b.done)
+			g.mu.Lock()
+			g.sending = false
+			more := g.next != nil
+			g.mu.Unlock()
+			if more {
+				signal(g.turn)
+			}
+			return b.err
+		}
+		g.mu.Unlock()
+		select {
+		case <-b.done:
+			return b.err
+		case <-g.turn:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.mu.Lock()
 	}
 }

@@ -3,232 +3,12 @@ package redstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/redstream-go/redstream/internal/backoff"
 )
-
-// connBackoff paces retries after Redis errors: 50ms doubling to 5s.
-var connBackoff = backoff.Policy{Base: 50 * time.Millisecond, Max: 5 * time.Second}
-
-// leaseKey names a pending entry.
-type leaseKey struct{ stream, id string }
-
-// leaseSet holds the entries this consumer is handling or waiting to
-// retry; their idle time is kept fresh so that no other consumer claims
-// them.
-type leaseSet struct {
-	mu sync.Mutex
-	m  map[leaseKey]struct{}
-}
-
-func (l *leaseSet) add(m *Message) {
-	l.mu.Lock()
-	l.m[leaseKey{m.Stream, m.ID}] = struct{}{}
-	l.mu.Unlock()
-}
-
-func (l *leaseSet) remove(m *Message) {
-	l.mu.Lock()
-	delete(l.m, leaseKey{m.Stream, m.ID})
-	l.mu.Unlock()
-}
-
-func (l *leaseSet) has(stream, id string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, ok := l.m[leaseKey{stream, id}]
-	return ok
-}
-
-func (l *leaseSet) byStream() map[string][]string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make(map[string][]string)
-	for k := range l.m {
-		out[k.stream] = append(out[k.stream], k.id)
-	}
-	return out
-}
-
-// scheduleRetry handles m again after delay. The entry stays pending and
-// leased to this consumer meanwhile.
-func (c *Consumer) scheduleRetry(m *Message, delay time.Duration) {
-	c.retryMu.Lock()
-	defer c.retryMu.Unlock()
-	select {
-	case <-c.stopping: // stays pending: resumed by this name or claimed by another
-		c.leases.remove(m)
-		return
-	default:
-	}
-	c.retryTimers[m] = time.AfterFunc(delay, func() {
-		c.retryMu.Lock()
-		if _, ok := c.retryTimers[m]; !ok {
-			c.retryMu.Unlock()
-			return
-		}
-		delete(c.retryTimers, m)
-		c.retryDue[m.Stream] = append(c.retryDue[m.Stream], m)
-		c.retryMu.Unlock()
-		c.wakeReader(m.Stream)
-	})
-}
-
-// dropRetries forgets the retries not yet due; their entries stay pending.
-func (c *Consumer) dropRetries() {
-	c.retryMu.Lock()
-	defer c.retryMu.Unlock()
-	for m, t := range c.retryTimers {
-		t.Stop()
-		c.leases.remove(m)
-	}
-	clear(c.retryTimers)
-	for _, due := range c.retryDue {
-		for _, m := range due {
-			c.leases.remove(m)
-		}
-	}
-	clear(c.retryDue)
-}
-
-// cancelRetry forgets a scheduled retry of the entry, which another
-// consumer has taken over.
-func (c *Consumer) cancelRetry(stream, id string) {
-	c.retryMu.Lock()
-	defer c.retryMu.Unlock()
-	for m, t := range c.retryTimers {
-		if m.Stream == stream && m.ID == id {
-			t.Stop()
-			delete(c.retryTimers, m)
-		}
-	}
-}
-
-// takeRetries removes up to n due retries of stream from the queue.
-func (c *Consumer) takeRetries(stream string, n int) []*Message {
-	c.retryMu.Lock()
-	defer c.retryMu.Unlock()
-	due := c.retryDue[stream]
-	k := min(n, len(due))
-	out := append([]*Message(nil), due[:k]...)
-	c.retryDue[stream] = due[k:]
-	return out
-}
-
-// hasRetries reports whether stream has retries due.
-func (c *Consumer) hasRetries(stream string) bool {
-	c.retryMu.Lock()
-	defer c.retryMu.Unlock()
-	return len(c.retryDue[stream]) > 0
-}
-
-// retryPage claims due retries back for this consumer, up to n, in the
-// reader's turn (so they use the handler slots the reader holds). XCLAIM
-// counts the new delivery and returns each entry as it is now, under its
-// original ID.
-func (c *Consumer) retryPage(stream string, n int) []*Message {
-	var msgs []*Message
-	for _, m := range c.takeRetries(stream, n) {
-		again, err := c.claimForRetry(m)
-		if err != nil {
-			c.log.Error("redstream: claiming an entry for retry failed; trying later", "stream", m.Stream, "id", m.ID, "err", err)
-			c.scheduleRetry(m, connBackoff.Delay(3))
-			continue
-		}
-		if again == nil {
-			c.leases.remove(m)
-			continue
-		}
-		c.retried.Add(1)
-		msgs = append(msgs, again)
-	}
-	return msgs
-}
-
-// wakeReader interrupts the blocked read of stream's reader, so that it
-// turns to what became due (a retry).
-func (c *Consumer) wakeReader(stream string) {
-	c.readersMu.Lock()
-	r := c.readers[stream]
-	c.readersMu.Unlock()
-	if r != nil {
-		r.unblock()
-	}
-}
-
-func (c *Consumer) claimForRetry(m *Message) (*Message, error) {
-	entries, gone, err := c.claimOwn(c.readCtx, m.Stream, []string{m.ID})
-	if err != nil {
-		return nil, err
-	}
-	if len(gone) > 0 {
-		// Its data is gone: nothing to retry; make sure it leaves the
-		// pending list.
-		c.acks <- ackReq{stream: m.Stream, id: m.ID}
-	}
-	if len(entries) == 0 {
-		return nil, nil // gone, acknowledged elsewhere, or taken over by another consumer
-	}
-	return newMessage(m.Stream, entries[0], m.Deliveries+1), nil
-}
-
-// extendScript refreshes the idle time of the entries this consumer still
-// owns, without counting a delivery (XCLAIM JUSTID), and returns those it
-// no longer owns. Checking the owner first keeps it from taking back an
-// entry another consumer has claimed meanwhile.
-var extendScript = rueidis.NewLuaScript(`
-local lost = {}
-for i = 3, #ARGV do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #p == 1 and p[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
-end
-return lost
-`)
-
-// leaseLoop keeps the leased entries fresh every third of ClaimMinIdle
-// until stop is closed.
-func (c *Consumer) leaseLoop(stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(max(c.cfg.claimMinIdle/3, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-stop:
-			return
-		case <-c.hard.Done():
-			return
-		}
-		for stream, ids := range c.leases.byStream() {
-			for len(ids) > 0 {
-				k := min(len(ids), 256)
-				args := append([]string{c.group, c.cfg.name}, ids[:k]...)
-				ids = ids[k:]
-				lost, err := extendScript.Exec(c.hard, c.client, []string{stream}, args).AsStrSlice()
-				if err != nil {
-					if c.hard.Err() == nil {
-						c.log.Error("redstream: extending leases failed", "stream", stream, "err", err)
-					}
-					continue
-				}
-				for _, id := range lost {
-					c.log.Warn("redstream: an entry this consumer was handling was taken over by another consumer", "stream", stream, "id", id)
-					c.leases.remove(&Message{Stream: stream, ID: id})
-					c.cancelRetry(stream, id)
-				}
-			}
-		}
-	}
-}
 
 // claimer is a stream reader's state for taking over idle entries: every
 // ClaimInterval it walks the group's whole pending list with XAUTOCLAIM,
@@ -280,7 +60,7 @@ func (c *Consumer) reclaimPage(stream string, cl *claimer, n int) ([]*Message, e
 		cl.cursor = "0-0"
 		cl.next = time.Now().Add(c.cfg.claimInterval)
 		if c.cfg.deleteIdle > 0 {
-			if err := c.deleteIdleConsumers(stream); err != nil && c.readCtx.Err() == nil {
+			if err := c.deleteIdleConsumers(stream); err != nil && c.life.readCtx.Err() == nil {
 				c.log.Error("redstream: removing idle consumers failed", "stream", stream, "err", err)
 			}
 		}
@@ -289,7 +69,7 @@ func (c *Consumer) reclaimPage(stream string, cl *claimer, n int) ([]*Message, e
 	}
 	mine := msgs[:0]
 	for _, m := range msgs {
-		if !c.leases.has(m.Stream, m.ID) { // not ours already (handled, or waiting to retry)
+		if !c.held.has(m.Stream, m.ID) { // not ours already (handled, or waiting to retry)
 			mine = append(mine, m)
 		}
 	}
@@ -305,7 +85,7 @@ func (c *Consumer) reclaimPage(stream string, cl *claimer, n int) ([]*Message, e
 // claimed entries with their delivery counts. Entries whose data is gone
 // are acknowledged away (Redis 7 drops them itself).
 func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*Message, error) {
-	arr, err := c.client.Do(c.readCtx, cmd).ToArray()
+	arr, err := c.client.Do(c.life.readCtx, cmd).ToArray()
 	if err != nil {
 		return "", nil, wrapErr("xautoclaim", stream+" "+c.group, err)
 	}
@@ -345,7 +125,7 @@ func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*M
 		if !vanished {
 			first, last = entries[0].ID, entries[len(entries)-1].ID
 		}
-		rows, err := c.client.Do(c.readCtx, c.client.B().Xpending().Key(stream).Group(c.group).
+		rows, err := c.client.Do(c.life.readCtx, c.client.B().Xpending().Key(stream).Group(c.group).
 			Start(first).End(last).Count(int64(len(raw))+int64(c.cfg.concurrency)).Consumer(c.cfg.name).Build()).ToArray()
 		if err != nil {
 			return "", nil, wrapErr("xpending", stream+" "+c.group, err)
@@ -372,8 +152,8 @@ func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*M
 	}
 	if vanished {
 		for id := range counts {
-			if !found[id] && !c.leases.has(stream, id) {
-				c.acks <- ackReq{stream: stream, id: id}
+			if !found[id] && !c.held.has(stream, id) {
+				c.acker.add(stream, id)
 			}
 		}
 	}
@@ -385,7 +165,7 @@ func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*M
 // Consumers that hold entries are left alone: the reclaim takes their
 // entries first, and a later round removes them.
 func (c *Consumer) deleteIdleConsumers(stream string) error {
-	rows, err := c.client.Do(c.readCtx, c.client.B().XinfoConsumers().Key(stream).Group(c.group).Build()).ToArray()
+	rows, err := c.client.Do(c.life.readCtx, c.client.B().XinfoConsumers().Key(stream).Group(c.group).Build()).ToArray()
 	if err != nil {
 		return wrapErr("xinfo consumers", stream+" "+c.group, err)
 	}
@@ -404,7 +184,7 @@ func (c *Consumer) deleteIdleConsumers(stream string) error {
 		if name == c.cfg.name || integer(m["pending"]) > 0 || time.Duration(idle)*time.Millisecond < c.cfg.deleteIdle {
 			continue
 		}
-		_, err = NewInspector(c.client).DeleteConsumer(c.readCtx, stream, c.group, name, false)
+		_, err = NewInspector(c.client).DeleteConsumer(c.life.readCtx, stream, c.group, name, false)
 		switch {
 		case errors.Is(err, ErrHasPending), errors.Is(err, ErrNoConsumer):
 			continue // it read or went meanwhile: nothing to do
@@ -453,3 +233,98 @@ func (c *Consumer) claimOwn(ctx context.Context, stream string, ids []string) ([
 	gone, _ := arr[1].AsStrSlice()
 	return entries, gone, nil
 }
+
+// readOwnPending lists up to n entries this consumer holds from after, and
+// claims them again for itself, which counts a new delivery in Redis (so a
+// message that crashes its consumer every time is still counted) and
+// returns their data. Entries deleted from the stream meanwhile are
+// removed from the pending list; entries another consumer took over in
+// between are left to it.
+// It also returns the last pending ID it listed, "" when there were none.
+func (c *Consumer) readOwnPending(ctx context.Context, stream, after string, n int) ([]*Message, string, error) {
+	cmd := c.client.B().Xpending().Key(stream).Group(c.group).Start(after).End("+").Count(int64(n)).Consumer(c.cfg.name).Build()
+	rows, err := c.client.Do(ctx, cmd).ToArray()
+	if err != nil {
+		return nil, "", wrapErr("xpending", stream+" "+c.group, err)
+	}
+	if len(rows) == 0 {
+		return nil, "", nil
+	}
+	ids := make([]string, 0, len(rows))
+	deliveries := make(map[string]int, len(rows))
+	last := ""
+	for _, row := range rows {
+		cols, err := row.ToArray()
+		if err != nil || len(cols) < 4 {
+			return nil, "", wrapErr("xpending", stream+" "+c.group, fmt.Errorf("unexpected reply row"))
+		}
+		id, _ := cols[0].ToString()
+		count, _ := cols[3].AsInt64()
+		last = id
+		if c.held.has(stream, id) {
+			continue // being handled or waiting to retry already
+		}
+		ids = append(ids, id)
+		deliveries[id] = int(count) + 1
+	}
+	if len(ids) == 0 {
+		return nil, last, nil
+	}
+	entries, gone, err := c.claimOwn(ctx, stream, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	msgs := make([]*Message, 0, len(entries))
+	for _, e := range entries {
+		msgs = append(msgs, newMessage(stream, e, deliveries[e.ID]))
+	}
+	if len(gone) > 0 {
+		// The data is gone (trimmed or deleted): nothing can handle it, and
+		// leaving it pending would hand it out forever.
+		c.log.Warn("redstream: pending entries no longer exist in the stream; acknowledging them", "stream", stream, "count", len(gone))
+		for _, id := range gone {
+			c.acker.add(stream, id)
+		}
+	}
+	return msgs, last, nil
+}
+
+// retryPage claims due retries back for this consumer, up to n, in the
+// reader's turn (so they use the handler slots the reader holds). XCLAIM
+// counts the new delivery and returns each entry as it is now, under its
+// original ID.
+func (c *Consumer) retryPage(stream string, n int) []*Message {
+	var msgs []*Message
+	for _, m := range c.retries.take(stream, n) {
+		again, err := c.claimForRetry(m)
+		if err != nil {
+			c.log.Error("redstream: claiming an entry for retry failed; trying later", "stream", m.Stream, "id", m.ID, "err", err)
+			c.retries.schedule(m, connBackoff.Delay(3))
+			continue
+		}
+		if again == nil {
+			c.held.remove(m)
+			continue
+		}
+		c.retried.Add(1)
+		msgs = append(msgs, again)
+	}
+	return msgs
+}
+
+func (c *Consumer) claimForRetry(m *Message) (*Message, error) {
+	entries, gone, err := c.claimOwn(c.life.readCtx, m.Stream, []string{m.ID})
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 {
+		// Its data is gone: nothing to retry; make sure it leaves the
+		// pending list.
+		c.acker.add(m.Stream, m.ID)
+	}
+	if len(entries) == 0 {
+		return nil, nil // gone, acknowledged elsewhere, or taken over by another consumer
+	}
+	return newMessage(m.Stream, entries[0], m.Deliveries+1), nil
+}
+

@@ -1,0 +1,82 @@
+package redstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// PanicError is the error a handler's panic is turned into.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the goroutine's stack at the panic
+}
+
+// Error describes the panic value.
+func (e *PanicError) Error() string { return fmt.Sprintf("redstream: handler panicked: %v", e.Value) }
+
+// handlerCall is the one way both consumer kinds call user code: panics
+// become a PanicError with the stack, the call is timed and counted in
+// metrics, and a failure is given its outcome (retry or dead letter).
+type handlerCall struct {
+	group         string
+	metrics       Metrics
+	maxDeliveries int
+}
+
+// one calls h for m and returns how long it took and its error. Metrics
+// see it as running meanwhile.
+func (hc *handlerCall) one(ctx context.Context, h Handler, m *Message) (took time.Duration, err error) {
+	hc.metrics.InFlight(m.Stream, hc.group, 1)
+	began := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+		took = time.Since(began)
+		hc.metrics.InFlight(m.Stream, hc.group, -1)
+	}()
+	return 0, h.Handle(ctx, m)
+}
+
+// batch calls h for msgs, which are all of one stream.
+func (hc *handlerCall) batch(ctx context.Context, h BatchHandler, msgs []*Message) (took time.Duration, err error) {
+	stream := msgs[0].Stream
+	hc.metrics.InFlight(stream, hc.group, len(msgs))
+	began := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+		took = time.Since(began)
+		hc.metrics.InFlight(stream, hc.group, -len(msgs))
+	}()
+	return 0, h.HandleBatch(ctx, msgs)
+}
+
+// outcome says what becomes of m after its handler returned err (nil is
+// OutcomeAck): a permanent or decode failure, or a failure on the last
+// allowed delivery, goes to the dead-letter stream; any other is retried.
+func (hc *handlerCall) outcome(m *Message, err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeAck
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrDecode):
+		return OutcomeDeadLetter
+	case hc.maxDeliveries > 0 && m.Deliveries >= hc.maxDeliveries:
+		return OutcomeDeadLetter
+	}
+	return OutcomeRetry
+}
+
+// overDelivered reports an entry delivered more often than MaxDeliveries
+// without an outcome: its earlier consumers died or stalled while handling
+// it, so it is not tried again. The error says so in the dead letter.
+func (hc *handlerCall) overDelivered(m *Message) error {
+	if max := hc.maxDeliveries; max > 0 && m.Deliveries > max {
+		return fmt.Errorf("delivered %d times, more than MaxDeliveries %d, without being handled (consumers died or stalled on it)", m.Deliveries, max)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package redstream
+
+import "sync"
+
+// job is one call of a handler: an entry for a Handler, or a batch of one
+// stream's entries for a BatchHandler.
+type job struct {
+	m     *Message
+	batch []*Message
+}
+
+// workQueue hands what readers read to a fixed set of workers, one
+// goroutine per Concurrency, instead of a goroutine per entry. Jobs are
+// taken in order. Pushing wakes one idle worker, and a worker that takes a
+// job while more are waiting wakes one more: a burst spreads over as many
+// workers as it keeps busy, and quick handlers drain a read on few
+// goroutines without a wake-up per entry.
+type workQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	jobs   []job
+	head   int
+	idle   int
+	closed bool // no more jobs: workers finish what is queued, then exit
+}
+
+func newWorkQueue() *workQueue {
+	q := &workQueue{}
+	q.cond.L = &q.mu
+	return q
+}
+
+// pushMessages queues one job per message.
+func (q *workQueue) pushMessages(msgs []*Message) {
+	q.mu.Lock()
+	for _, m := range msgs {
+		q.jobs = append(q.jobs, job{m: m})
+	}
+	wake := q.idle > 0
+	q.mu.Unlock()
+	if wake {
+		q.cond.Signal()
+	}
+}
+
+// pushBatch queues msgs as one job.
+func (q *workQueue) pushBatch(msgs []*Message) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, job{batch: msgs})
+	wake := q.idle > 0
+	q.mu.Unlock()
+	if wake {
+		q.cond.Signal()
+	}
+}
+
+// pop waits for the next job; it reports false once the queue is closed
+// and empty.
+func (q *workQueue) pop() (job, bool) {
+	q.mu.Lock()
+	for q.head == len(q.jobs) && !q.closed {
+		q.idle++
+		q.cond.Wait()
+		q.idle--
+	}
+	if q.head == len(q.jobs) {
+		q.mu.Unlock()
+		return job{}, false
+	}
+	j := q.jobs[q.head]
+	q.jobs[q.head] = job{}
+	q.head++
+	if q.head == len(q.jobs) { // empty: reuse the array from the start
+		q.jobs, q.head = q.jobs[:0], 0
+	}
+	more := q.head < len(q.jobs) && q.idle > 0
+	q.mu.Unlock()
+	if more {
+		q.cond.Signal()
+	}
+	return j, true
+}
+
+// close lets the workers exit once the queue is empty.
+func (q *workQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
