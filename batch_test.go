@@ -372,8 +372,8 @@ func panicLogger(mu *sync.Mutex, into **redstream.PanicError) *slog.Logger {
 type errCapture struct{ f func(error) }
 
 func (h errCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (h errCapture) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h errCapture) WithGroup(string) slog.Handler           { return h }
+func (h errCapture) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h errCapture) WithGroup(string) slog.Handler            { return h }
 func (h errCapture) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
 		if err, ok := a.Value.Any().(error); ok {

@@ -327,4 +327,3 @@ func (c *Consumer) claimForRetry(m *Message) (*Message, error) {
 	}
 	return newMessage(m.Stream, entries[0], m.Deliveries+1), nil
 }
-

@@ -325,7 +325,6 @@ func defaultName() string {
 	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(consumerSeq.Add(1), 10)
 }
 
-
 // Lease sets how long a TopicConsumer's claim on a partition lasts without
 // renewal (default DefaultLease). It renews every third of it, and stops
 // handling a partition once two thirds have passed without a renewal, so

@@ -2,7 +2,7 @@ package redstream
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
@@ -24,9 +24,9 @@ type streamReader struct {
 	group  string
 	name   string
 
-	stopping <-chan struct{}  // closed: stop reading (unblock the read)
-	ctx      context.Context  // canceled with stopping
-	hard     context.Context  // canceled: abandon the read
+	stopping <-chan struct{} // closed: stop reading (unblock the read)
+	ctx      context.Context // canceled with stopping
+	hard     context.Context // canceled: abandon the read
 	dc       rueidis.DedicatedClient
 	cancel   func()
 	id       atomic.Int64 // the connection's CLIENT ID; 0 when unknown
@@ -275,4 +275,3 @@ func newMessage(stream string, e rueidis.XRangeSlice, deliveries int) *Message {
 	}
 	return &Message{ID: e.ID, Stream: stream, Fields: fields, Deliveries: deliveries}
 }
-

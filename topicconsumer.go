@@ -540,7 +540,7 @@ func newPartitionRun(tc *TopicConsumer, p int, gen int64) *partitionRun {
 		halted: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel, hctx: hctx, hcancel: hcancel,
 		queues: map[string]*keyQueue{}, room: make(chan struct{}, 1),
-		acks:   ackGroup{client: tc.client, stream: tc.topic.Stream(p), group: tc.group, turn: make(chan struct{}, 1)},
+		acks: ackGroup{client: tc.client, stream: tc.topic.Stream(p), group: tc.group, turn: make(chan struct{}, 1)},
 	}
 }
 
