@@ -438,7 +438,9 @@ func (c *Consumer) readWithAcks(rd *streamReader, n int, block time.Duration) ([
 	acks := c.acker.take(rd.stream)
 	msgs, acked, ackErr, err := rd.read(n, block, acks)
 	if ackErr != nil {
-		if c.life.hard.Err() == nil {
+		// A read canceled by a stop takes its acks with it: they go with
+		// the acker's last flush, and are no failure worth a word.
+		if c.life.readCtx.Err() == nil {
 			c.log.Error("redstream: acknowledging entries failed; will retry", "stream", rd.stream, "err", ackErr)
 		}
 		c.acker.putBack(rd.stream, acks)
