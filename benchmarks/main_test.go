@@ -41,7 +41,7 @@ func TestQuickRun(t *testing.T) {
 
 	want := []string{
 		"redstream.publish.1", "redstream.publish.64", "redstream.publish.batch",
-		"redstream.consume.1", "redstream.consume.4",
+		"ceiling.consume.raw", "redstream.consume.1", "redstream.consume.4",
 		"redstream.latency.2000.p50", "redstream.latency.2000.p90", "redstream.latency.2000.p99",
 		"redstream.latency.20000.p50", "redstream.latency.20000.p90", "redstream.latency.20000.p99",
 		"redstream.memory.heap", "redstream.seed.defaults", "seed.article.computed",
@@ -81,8 +81,8 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 9 targets; the ceiling's one needs redis-benchmark.
-	if wantTargets := 8 + btoi(got["ceiling.xadd"].Key != ""); targets != wantTargets {
+	// 11 targets; the ceiling's one needs redis-benchmark.
+	if wantTargets := 10 + btoi(got["ceiling.xadd"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

@@ -423,3 +423,16 @@ func Topic(ctx context.Context, c rueidis.Client, name string, partitions, event
 	}
 	return rate(fmt.Sprintf("topic, %d partition(s), %d consumer(s), publish+handle", partitions, consumers), events, time.Since(start)), nil
 }
+
+// PendingCount returns how many entries of stream are pending in group
+// (the count of XPENDING's summary form).
+func PendingCount(ctx context.Context, c rueidis.Client, stream, group string) (int64, error) {
+	summary, err := c.Do(ctx, c.B().Xpending().Key(stream).Group(group).Build()).ToArray()
+	if err != nil {
+		return 0, err
+	}
+	if len(summary) == 0 {
+		return 0, fmt.Errorf("xpending %s %s: empty reply", stream, group)
+	}
+	return summary[0].AsInt64()
+}
