@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redstream-go/redstream/internal/bench"
 )
 
 func TestMain(m *testing.M) {
@@ -53,6 +55,9 @@ func TestQuickRun(t *testing.T) {
 	if _, err := exec.LookPath("redis-benchmark"); err == nil {
 		want = append(want, "ceiling.xadd")
 	}
+	if bench.ConsumeBatch != nil { // built with -tags redstream_batch
+		want = append(want, "redstream.consumebatch.1")
+	}
 	if runtime.GOOS == "linux" {
 		want = append(want, "redstream.memory.rss")
 	}
@@ -81,8 +86,9 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 11 targets; the ceiling's one needs redis-benchmark.
-	if wantTargets := 10 + btoi(got["ceiling.xadd"].Key != ""); targets != wantTargets {
+	// 12 targets; the XADD ceiling's one needs redis-benchmark, the batch
+	// consumer's one the redstream_batch build tag.
+	if wantTargets := 10 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

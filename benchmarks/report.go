@@ -69,6 +69,7 @@ var ratioSpecs = []ratioSpec{
 	{"redstream.consume.1", "goredis.seedconsumer.1", info, 0},
 	{"redstream.consume.1", "ceiling.xadd", info, 0},
 	{"redstream.consume.1", "ceiling.consume.raw", atLeast, 0.70},
+	{"redstream.consumebatch.1", "ceiling.consume.raw", atLeast, 0.90},
 	{"redstream.consume.4", "watermill.subscribe.1", info, 0},
 	{"redstream.consume.4", "asynq.process", info, 0},
 	{"redstream.consume.4", "goredis.seedconsumer.1", info, 0},

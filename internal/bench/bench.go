@@ -131,24 +131,41 @@ func Fill(ctx context.Context, c rueidis.Client, stream string, n, size int) err
 // Consume measures how fast `consumers` Consumers of one group drain a
 // backlog of n entries with a no-op handler, acknowledging each.
 func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error) {
-	if err := Fill(ctx, c, stream, n, size); err != nil {
-		return Result{}, err
-	}
-	var cons []*redstream.Consumer
 	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
-	for i := range consumers {
-		o := append([]redstream.ConsumerOption{redstream.StartID("0"), redstream.Name("bench-" + strconv.Itoa(i))}, opts...)
-		cn, err := redstream.NewConsumer(c, stream, "bench", noop, o...)
-		if err != nil {
-			return Result{}, err
-		}
-		cons = append(cons, cn)
-	}
-	elapsed, err := drain(ctx, cons, n, nil)
+	elapsed, err := consumeBacklog(ctx, c, stream, n, consumers, size, func(opts ...redstream.ConsumerOption) (*redstream.Consumer, error) {
+		return redstream.NewConsumer(c, stream, "bench", noop, opts...)
+	}, opts)
 	if err != nil {
 		return Result{}, err
 	}
 	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
+}
+
+// ConsumeBatch measures NewBatchConsumer the way Consume measures
+// NewConsumer: `consumers` of one group drain a backlog of n entries with
+// a no-op BatchHandler. It is nil unless batch.go is built, which it is
+// only with the redstream_batch build tag until NewBatchConsumer exists.
+var ConsumeBatch func(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error)
+
+// consumeBacklog fills stream with n entries, makes `consumers`
+// consumers of group "bench" with newConsumer, each reading from the
+// start under a name of its own (then opts), and returns how long they
+// took to acknowledge all n.
+func consumeBacklog(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int,
+	newConsumer func(...redstream.ConsumerOption) (*redstream.Consumer, error), opts []redstream.ConsumerOption) (time.Duration, error) {
+	if err := Fill(ctx, c, stream, n, size); err != nil {
+		return 0, err
+	}
+	var cons []*redstream.Consumer
+	for i := range consumers {
+		o := append([]redstream.ConsumerOption{redstream.StartID("0"), redstream.Name("bench-" + strconv.Itoa(i))}, opts...)
+		cn, err := newConsumer(o...)
+		if err != nil {
+			return 0, err
+		}
+		cons = append(cons, cn)
+	}
+	return drain(ctx, cons, n, nil)
 }
 
 // Latency publishes at a fixed rate for d and measures publish-to-handler
