@@ -119,3 +119,18 @@ func redstreamSeed(ctx context.Context, e *env) error {
 	e.figures[len(e.figures)-1].Computed = true
 	return nil
 }
+
+// redstreamTopicConsume drains a topic backlog of the Consumer figures'
+// size and payload: 12 partitions, 100 keys, one TopicConsumer, so that
+// it compares with one plain Consumer measured the same way.
+func redstreamTopicConsume(ctx context.Context, e *env) error {
+	const partitions, keys, consumers = 12, 100, 1
+	// bench.TopicConsume deletes the topic, all its keys, when it is done.
+	r, err := bench.TopicConsume(ctx, e.rs, "redstream-bench-topic", partitions, keys, e.cfg.N, consumers, e.cfg.Size)
+	if err != nil {
+		return err
+	}
+	r.Note = fmt.Sprintf("backlog %d pre-filled with PublishTopic, default options, no-op handler", e.cfg.N)
+	e.add("redstream.topic.consume.12", sysRedstream, r)
+	return nil
+}

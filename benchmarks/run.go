@@ -94,6 +94,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		// the machine's load moves them alike.
 		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume},
 		{"redstream: consume", redstreamConsume},
+		{"redstream: topic consume", redstreamTopicConsume},
 		{"redstream: latency", redstreamLatency},
 		{"redstream: memory", redstreamMemory},
 		{"redstream: seed scenario", redstreamSeed},
