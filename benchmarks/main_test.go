@@ -44,7 +44,7 @@ func TestQuickRun(t *testing.T) {
 	want := []string{
 		"redstream.publish.1", "redstream.publish.64", "redstream.publish.batch",
 		"ceiling.consume.raw", "redstream.consume.1", "redstream.consume.4",
-		"redstream.topic.consume.12",
+		"redstream.topic.consume.12", "redstream.cli.consume",
 		"redstream.latency.2000.p50", "redstream.latency.2000.p90", "redstream.latency.2000.p99",
 		"redstream.latency.20000.p50", "redstream.latency.20000.p90", "redstream.latency.20000.p99",
 		"redstream.memory.heap", "redstream.seed.defaults", "seed.article.computed",
@@ -87,9 +87,9 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 13 targets; the XADD ceiling's one needs redis-benchmark, the batch
+	// 14 targets; the XADD ceiling's one needs redis-benchmark, the batch
 	// consumer's one the redstream_batch build tag.
-	if wantTargets := 11 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
+	if wantTargets := 12 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

@@ -76,6 +76,7 @@ var ratioSpecs = []ratioSpec{
 	{"redstream.consume.4", "ceiling.xadd", info, 0},
 	{"redstream.consume.4", "ceiling.consume.raw", atLeast, 1.0},
 	{"redstream.topic.consume.12", "redstream.consume.1", atLeast, 0.5},
+	{"redstream.cli.consume", "watermill.subscribe.1", atLeast, 15},
 	{"redstream.latency.2000.p50", "watermill.latency.2000.p50", info, 0},
 	{"redstream.latency.2000.p90", "watermill.latency.2000.p90", info, 0},
 	{"redstream.latency.2000.p99", "watermill.latency.2000.p99", atMost, 1},

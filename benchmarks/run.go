@@ -95,6 +95,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume},
 		{"redstream: consume", redstreamConsume},
 		{"redstream: topic consume", redstreamTopicConsume},
+		{"redstream: CLI consume --json to a file", cliConsume},
 		{"redstream: latency", redstreamLatency},
 		{"redstream: memory", redstreamMemory},
 		{"redstream: seed scenario", redstreamSeed},
