@@ -87,9 +87,9 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 14 targets; the XADD ceiling's one needs redis-benchmark, the batch
+	// 15 targets; the XADD ceiling's one needs redis-benchmark, the batch
 	// consumer's one the redstream_batch build tag.
-	if wantTargets := 12 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
+	if wantTargets := 13 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

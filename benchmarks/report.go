@@ -62,6 +62,7 @@ var ratioSpecs = []ratioSpec{
 	{"redstream.publish.64", "watermill.publish.64", atLeast, 3},
 	{"redstream.publish.64", "asynq.enqueue.64", info, 0},
 	{"redstream.publish.64", "ceiling.xadd", info, 0},
+	{"redstream.publish.64", "redstream.publish.batch", atLeast, 0.5},
 	{"redstream.publish.batch", "watermill.publish.64", atLeast, 10},
 	{"redstream.publish.batch", "ceiling.xadd", atLeast, 0.4},
 	{"redstream.consume.1", "watermill.subscribe.1", atLeast, 30},
