@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redstream-go/redstream/internal/bench"
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +43,8 @@ func TestQuickRun(t *testing.T) {
 
 	want := []string{
 		"redstream.publish.1", "redstream.publish.64", "redstream.publish.batch",
-		"redstream.consume.1", "redstream.consume.4",
+		"ceiling.consume.raw", "redstream.consume.1", "redstream.consume.4",
+		"redstream.topic.consume.12", "redstream.cli.consume",
 		"redstream.latency.2000.p50", "redstream.latency.2000.p90", "redstream.latency.2000.p99",
 		"redstream.latency.20000.p50", "redstream.latency.20000.p90", "redstream.latency.20000.p99",
 		"redstream.memory.heap", "redstream.seed.defaults", "seed.article.computed",
@@ -52,6 +55,9 @@ func TestQuickRun(t *testing.T) {
 	}
 	if _, err := exec.LookPath("redis-benchmark"); err == nil {
 		want = append(want, "ceiling.xadd")
+	}
+	if bench.ConsumeBatch != nil { // built with -tags redstream_batch
+		want = append(want, "redstream.consumebatch.1")
 	}
 	if runtime.GOOS == "linux" {
 		want = append(want, "redstream.memory.rss")
@@ -81,8 +87,9 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 9 targets; the ceiling's one needs redis-benchmark.
-	if wantTargets := 8 + btoi(got["ceiling.xadd"].Key != ""); targets != wantTargets {
+	// 15 targets; the XADD ceiling's one needs redis-benchmark, the batch
+	// consumer's one the redstream_batch build tag.
+	if wantTargets := 13 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/internal/bench"
 )
@@ -35,14 +37,28 @@ func redstreamPublish(ctx context.Context, e *env) error {
 	return nil
 }
 
+// redstreamConsume drains the same backlog shape with one Consumer, one
+// batch Consumer (when bench.ConsumeBatch is built) and four Consumers.
 func redstreamConsume(ctx context.Context, e *env) error {
-	for _, consumers := range []int{1, 4} {
-		r, err := bench.Consume(ctx, e.rs, e.stream(fmt.Sprintf("rs-consume-%d", consumers)), e.cfg.N, consumers, e.cfg.Size)
+	type figure struct {
+		key, stream string
+		consumers   int
+		fn          func(context.Context, rueidis.Client, string, int, int, int, ...redstream.ConsumerOption) (bench.Result, error)
+	}
+	figs := []figure{{"redstream.consume.1", "rs-consume-1", 1, bench.Consume}}
+	if bench.ConsumeBatch != nil {
+		figs = append(figs, figure{"redstream.consumebatch.1", "rs-consumebatch-1", 1, bench.ConsumeBatch})
+	} else {
+		e.skipped = append(e.skipped, "batch consume: NewBatchConsumer is not built in (internal/bench/batch.go needs -tags redstream_batch); its ratio is skipped")
+	}
+	figs = append(figs, figure{"redstream.consume.4", "rs-consume-4", 4, bench.Consume})
+	for _, f := range figs {
+		r, err := f.fn(ctx, e.rs, e.stream(f.stream), e.cfg.N, f.consumers, e.cfg.Size)
 		if err != nil {
 			return err
 		}
-		r.Note = fmt.Sprintf("backlog %d, default options (concurrency %d per consumer)", e.cfg.N, redstream.DefaultConcurrency)
-		e.add(fmt.Sprintf("redstream.consume.%d", consumers), sysRedstream, r)
+		r.Note = fmt.Sprintf("backlog %d, default options (concurrency %d per consumer), no-op handler", e.cfg.N, redstream.DefaultConcurrency)
+		e.add(f.key, sysRedstream, r)
 		if err := e.clean(ctx); err != nil {
 			return err
 		}
@@ -101,5 +117,20 @@ func redstreamSeed(ctx context.Context, e *env) error {
 	}
 	e.add("seed.article.computed", sysGoRedis, computed)
 	e.figures[len(e.figures)-1].Computed = true
+	return nil
+}
+
+// redstreamTopicConsume drains a topic backlog of the Consumer figures'
+// size and payload: 12 partitions, 100 keys, one TopicConsumer, so that
+// it compares with one plain Consumer measured the same way.
+func redstreamTopicConsume(ctx context.Context, e *env) error {
+	const partitions, keys, consumers = 12, 100, 1
+	// bench.TopicConsume deletes the topic, all its keys, when it is done.
+	r, err := bench.TopicConsume(ctx, e.rs, "redstream-bench-topic", partitions, keys, e.cfg.N, consumers, e.cfg.Size)
+	if err != nil {
+		return err
+	}
+	r.Note = fmt.Sprintf("backlog %d pre-filled with PublishTopic, default options, no-op handler", e.cfg.N)
+	e.add("redstream.topic.consume.12", sysRedstream, r)
 	return nil
 }

@@ -24,6 +24,7 @@ const (
 	sysAsynq     = "asynq"
 	sysGoRedis   = "go-redis"
 	sysCeiling   = "redis-benchmark"
+	sysRaw       = "rueidis" // the raw consume loop, no library around it
 )
 
 // Figure is one measured (or computed) number of one system.
@@ -89,7 +90,12 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	}{
 		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling},
 		{"redstream: publish", redstreamPublish},
+		// Right before the Consumer figures it is the ceiling of, so that
+		// the machine's load moves them alike.
+		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume},
 		{"redstream: consume", redstreamConsume},
+		{"redstream: topic consume", redstreamTopicConsume},
+		{"redstream: CLI consume --json to a file", cliConsume},
 		{"redstream: latency", redstreamLatency},
 		{"redstream: memory", redstreamMemory},
 		{"redstream: seed scenario", redstreamSeed},

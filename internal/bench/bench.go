@@ -131,24 +131,41 @@ func Fill(ctx context.Context, c rueidis.Client, stream string, n, size int) err
 // Consume measures how fast `consumers` Consumers of one group drain a
 // backlog of n entries with a no-op handler, acknowledging each.
 func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error) {
-	if err := Fill(ctx, c, stream, n, size); err != nil {
-		return Result{}, err
-	}
-	var cons []*redstream.Consumer
 	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
-	for i := range consumers {
-		o := append([]redstream.ConsumerOption{redstream.StartID("0"), redstream.Name("bench-" + strconv.Itoa(i))}, opts...)
-		cn, err := redstream.NewConsumer(c, stream, "bench", noop, o...)
-		if err != nil {
-			return Result{}, err
-		}
-		cons = append(cons, cn)
-	}
-	elapsed, err := drain(ctx, cons, n, nil)
+	elapsed, err := consumeBacklog(ctx, c, stream, n, consumers, size, func(opts ...redstream.ConsumerOption) (*redstream.Consumer, error) {
+		return redstream.NewConsumer(c, stream, "bench", noop, opts...)
+	}, opts)
 	if err != nil {
 		return Result{}, err
 	}
 	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
+}
+
+// ConsumeBatch measures NewBatchConsumer the way Consume measures
+// NewConsumer: `consumers` of one group drain a backlog of n entries with
+// a no-op BatchHandler. It is nil unless batch.go is built, which it is
+// only with the redstream_batch build tag until NewBatchConsumer exists.
+var ConsumeBatch func(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error)
+
+// consumeBacklog fills stream with n entries, makes `consumers`
+// consumers of group "bench" with newConsumer, each reading from the
+// start under a name of its own (then opts), and returns how long they
+// took to acknowledge all n.
+func consumeBacklog(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int,
+	newConsumer func(...redstream.ConsumerOption) (*redstream.Consumer, error), opts []redstream.ConsumerOption) (time.Duration, error) {
+	if err := Fill(ctx, c, stream, n, size); err != nil {
+		return 0, err
+	}
+	var cons []*redstream.Consumer
+	for i := range consumers {
+		o := append([]redstream.ConsumerOption{redstream.StartID("0"), redstream.Name("bench-" + strconv.Itoa(i))}, opts...)
+		cn, err := newConsumer(o...)
+		if err != nil {
+			return 0, err
+		}
+		cons = append(cons, cn)
+	}
+	return drain(ctx, cons, n, nil)
 }
 
 // Latency publishes at a fixed rate for d and measures publish-to-handler
@@ -422,4 +439,96 @@ func Topic(ctx context.Context, c rueidis.Client, name string, partitions, event
 		}
 	}
 	return rate(fmt.Sprintf("topic, %d partition(s), %d consumer(s), publish+handle", partitions, consumers), events, time.Since(start)), nil
+}
+
+// TopicConsume measures a partitioned topic the way Consume measures a
+// stream: a backlog of n events keyed over `keys` keys is published with
+// PublishTopic first, then `consumers` TopicConsumers of one group (no-op
+// handler, default options) drain it. The rate is events acknowledged per
+// second from their start, partition leases included, to the last
+// acknowledgement; then nothing may be pending on any partition.
+func TopicConsume(ctx context.Context, c rueidis.Client, name string, partitions, keys, n, consumers, size int) (Result, error) {
+	if err := redstream.DeleteTopic(ctx, c, name); err != nil && !errors.Is(err, redstream.ErrNoTopic) {
+		return Result{}, err
+	}
+	top, err := redstream.CreateTopic(ctx, c, name, partitions)
+	if err != nil {
+		return Result{}, err
+	}
+	defer redstream.DeleteTopic(context.WithoutCancel(ctx), c, name)
+	p, _ := redstream.NewPublisher(c)
+	f := fields(Payload(size))
+	const batch = 10000
+	evs := make([]redstream.KeyedEntry, 0, batch)
+	for done := 0; done < n; done += batch {
+		evs = evs[:0]
+		for i := done; i < min(done+batch, n); i++ {
+			evs = append(evs, redstream.KeyedEntry{Key: strconv.Itoa(i % keys), Fields: f})
+		}
+		if _, err := p.PublishTopic(ctx, top, evs...); err != nil {
+			return Result{}, err
+		}
+	}
+	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
+	var cons []*redstream.TopicConsumer
+	for i := range consumers {
+		tc, err := redstream.NewTopicConsumer(c, top, "bench", noop, redstream.Name("bench-"+strconv.Itoa(i)))
+		if err != nil {
+			return Result{}, err
+		}
+		cons = append(cons, tc)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	errs := make(chan error, len(cons))
+	defer func() {
+		cancel()
+		for range cons {
+			<-errs
+		}
+	}()
+	start := time.Now()
+	for _, tc := range cons {
+		go func() { errs <- tc.Run(runCtx) }()
+	}
+	for {
+		var handled int64
+		for _, tc := range cons {
+			handled += tc.Stats().Handled // counted once its XACK returned
+		}
+		if handled >= int64(n) {
+			break
+		}
+		select {
+		case err := <-errs:
+			errs <- err
+			return Result{}, fmt.Errorf("topic consumer stopped early: %v", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	for _, s := range top.Streams() {
+		left, err := PendingCount(ctx, c, s, "bench")
+		if err != nil {
+			return Result{}, err
+		}
+		if left != 0 {
+			return Result{}, fmt.Errorf("topic %s: %d entries still pending on %s after all were handled", name, left, s)
+		}
+	}
+	return rate(fmt.Sprintf("topic consume, %d partitions, %d keys, %d consumer(s)", partitions, keys, consumers), n, elapsed), nil
+}
+
+// PendingCount returns how many entries of stream are pending in group
+// (the count of XPENDING's summary form).
+func PendingCount(ctx context.Context, c rueidis.Client, stream, group string) (int64, error) {
+	summary, err := c.Do(ctx, c.B().Xpending().Key(stream).Group(group).Build()).ToArray()
+	if err != nil {
+		return 0, err
+	}
+	if len(summary) == 0 {
+		return 0, fmt.Errorf("xpending %s %s: empty reply", stream, group)
+	}
+	return summary[0].AsInt64()
 }
