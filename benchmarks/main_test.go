@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redstream-go/redstream/internal/bench"
 )
 
 func TestMain(m *testing.M) {
@@ -56,9 +55,7 @@ func TestQuickRun(t *testing.T) {
 	if _, err := exec.LookPath("redis-benchmark"); err == nil {
 		want = append(want, "ceiling.xadd")
 	}
-	if bench.ConsumeBatch != nil { // built with -tags redstream_batch
-		want = append(want, "redstream.consumebatch.1")
-	}
+	want = append(want, "redstream.consumebatch.1")
 	if runtime.GOOS == "linux" {
 		want = append(want, "redstream.memory.rss")
 	}
@@ -87,9 +84,8 @@ func TestQuickRun(t *testing.T) {
 			targets++
 		}
 	}
-	// 15 targets; the XADD ceiling's one needs redis-benchmark, the batch
-	// consumer's one the redstream_batch build tag.
-	if wantTargets := 13 + btoi(got["ceiling.xadd"].Key != "") + btoi(got["redstream.consumebatch.1"].Key != ""); targets != wantTargets {
+	// 15 targets; the XADD ceiling's one needs redis-benchmark.
+	if wantTargets := 14 + btoi(got["ceiling.xadd"].Key != ""); targets != wantTargets {
 		t.Errorf("%d ratios carry a target, want %d", targets, wantTargets)
 	}
 

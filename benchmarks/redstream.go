@@ -38,7 +38,7 @@ func redstreamPublish(ctx context.Context, e *env) error {
 }
 
 // redstreamConsume drains the same backlog shape with one Consumer, one
-// batch Consumer (when bench.ConsumeBatch is built) and four Consumers.
+// batch Consumer and four Consumers.
 func redstreamConsume(ctx context.Context, e *env) error {
 	type figure struct {
 		key, stream string
@@ -46,11 +46,7 @@ func redstreamConsume(ctx context.Context, e *env) error {
 		fn          func(context.Context, rueidis.Client, string, int, int, int, ...redstream.ConsumerOption) (bench.Result, error)
 	}
 	figs := []figure{{"redstream.consume.1", "rs-consume-1", 1, bench.Consume}}
-	if bench.ConsumeBatch != nil {
-		figs = append(figs, figure{"redstream.consumebatch.1", "rs-consumebatch-1", 1, bench.ConsumeBatch})
-	} else {
-		e.skipped = append(e.skipped, "batch consume: NewBatchConsumer is not built in (internal/bench/batch.go needs -tags redstream_batch); its ratio is skipped")
-	}
+	figs = append(figs, figure{"redstream.consumebatch.1", "rs-consumebatch-1", 1, bench.ConsumeBatch})
 	figs = append(figs, figure{"redstream.consume.4", "rs-consume-4", 4, bench.Consume})
 	for _, f := range figs {
 		r, err := f.fn(ctx, e.rs, e.stream(f.stream), e.cfg.N, f.consumers, e.cfg.Size)

@@ -141,12 +141,6 @@ func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers,
 	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
 }
 
-// ConsumeBatch measures NewBatchConsumer the way Consume measures
-// NewConsumer: `consumers` of one group drain a backlog of n entries with
-// a no-op BatchHandler. It is nil unless batch.go is built, which it is
-// only with the redstream_batch build tag until NewBatchConsumer exists.
-var ConsumeBatch func(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error)
-
 // consumeBacklog fills stream with n entries, makes `consumers`
 // consumers of group "bench" with newConsumer, each reading from the
 // start under a name of its own (then opts), and returns how long they
