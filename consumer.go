@@ -76,7 +76,7 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		return nil, fmt.Errorf("%w: BatchWait applies to batch consumers only (NewBatchConsumer)", ErrInvalidOption)
 	}
 	c.handler = handler
-	c.capacity = c.cfg.concurrency
+	c.capacity = c.cfg.concurrency + c.cfg.batch
 	return c, nil
 }
 
@@ -312,12 +312,15 @@ func (c *Consumer) createGroup(ctx context.Context, stream string) error {
 	return wrapErr("xgroup create", stream+" "+c.group, err)
 }
 
-// waitRoom waits until fewer entries than the capacity are in hand and
-// returns how many more may be read (at most BatchSize); 0 once the
-// consumer stops.
+// waitRoom waits until there is room for a read and returns how many
+// entries may be read (at most BatchSize); 0 once the consumer stops.
+// There is room when nothing is in hand, or when at least half a read's
+// worth is free: reading whenever a single handler is done would turn a
+// busy consumer's reads into one round trip per entry.
 func (c *Consumer) waitRoom() int {
 	for {
-		if free := c.capacity - int(c.inHand.Load()); free > 0 {
+		in := int(c.inHand.Load())
+		if free := c.capacity - in; free > 0 && (in == 0 || free >= c.lowWater()) {
 			return min(free, c.cfg.batch)
 		}
 		select {
@@ -529,11 +532,17 @@ func (c *Consumer) abandon(j job) {
 	c.done(len(msgs))
 }
 
-// done gives n entries' room back to the readers.
+// done gives n entries' room back to the readers, waking them when that
+// makes room for a read.
 func (c *Consumer) done(n int) {
-	c.inHand.Add(-int64(n))
-	signal(c.room)
+	in := int(c.inHand.Add(-int64(n)))
+	if in == 0 || c.capacity-in >= c.lowWater() {
+		signal(c.room)
+	}
 }
+
+// lowWater is how much room makes a read worth its round trip.
+func (c *Consumer) lowWater() int { return max(1, min(c.cfg.batch, c.capacity)/2) }
 
 func (c *Consumer) handleOne(m *Message) {
 	defer c.done(1)

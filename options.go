@@ -112,9 +112,11 @@ func Name(name string) Option {
 }
 
 // Concurrency sets how many handlers run at once (default
-// DefaultConcurrency). The consumer reads no more entries than it has idle
-// handlers for, so entries it cannot start soon stay available to other
-// consumers of the group.
+// DefaultConcurrency; for a batch consumer, how many batches, default 1).
+// A Consumer reads at most one read (BatchSize entries) ahead of its idle
+// handlers, so entries it cannot start soon stay available to other
+// consumers of the group; a TopicConsumer reads no more than it has idle
+// handlers for.
 func Concurrency(n int) Option {
 	return option(func(c *consumerConfig) error {
 		if n < 1 {
@@ -126,8 +128,8 @@ func Concurrency(n int) Option {
 }
 
 // BatchSize caps how many entries one XREADGROUP asks for (COUNT). The
-// default is the concurrency; the count asked for never exceeds the number
-// of idle handlers.
+// default is the concurrency; for a batch consumer it is DefaultBatchSize,
+// and it is also the most entries one batch holds.
 func BatchSize(n int) Option {
 	return option(func(c *consumerConfig) error {
 		if n < 1 {

@@ -11,16 +11,18 @@ type job struct {
 
 // workQueue hands what readers read to a fixed set of workers, one
 // goroutine per Concurrency, instead of a goroutine per entry. Jobs are
-// taken in order. Pushing wakes one idle worker, and a worker that takes a
-// job while more are waiting wakes one more: a burst spreads over as many
-// workers as it keeps busy, and quick handlers drain a read on few
-// goroutines without a wake-up per entry.
+// taken in order. One idle worker at a time is being woken: pushing wakes
+// one, and a worker that starts while jobs are still waiting wakes the
+// next. A burst of slow jobs spreads over as many workers as it keeps
+// busy, while quick handlers drain a read on few goroutines, without a
+// wake-up (or a fight over the lock) per entry.
 type workQueue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	jobs   []job
 	head   int
 	idle   int
+	waking int  // signaled and not yet running: one at a time
 	closed bool // no more jobs: workers finish what is queued, then exit
 }
 
@@ -36,7 +38,7 @@ func (q *workQueue) pushMessages(msgs []*Message) {
 	for _, m := range msgs {
 		q.jobs = append(q.jobs, job{m: m})
 	}
-	wake := q.idle > 0
+	wake := q.wakeOne()
 	q.mu.Unlock()
 	if wake {
 		q.cond.Signal()
@@ -47,7 +49,7 @@ func (q *workQueue) pushMessages(msgs []*Message) {
 func (q *workQueue) pushBatch(msgs []*Message) {
 	q.mu.Lock()
 	q.jobs = append(q.jobs, job{batch: msgs})
-	wake := q.idle > 0
+	wake := q.wakeOne()
 	q.mu.Unlock()
 	if wake {
 		q.cond.Signal()
@@ -62,6 +64,9 @@ func (q *workQueue) pop() (job, bool) {
 		q.idle++
 		q.cond.Wait()
 		q.idle--
+		if q.waking > 0 {
+			q.waking--
+		}
 	}
 	if q.head == len(q.jobs) {
 		q.mu.Unlock()
@@ -73,12 +78,22 @@ func (q *workQueue) pop() (job, bool) {
 	if q.head == len(q.jobs) { // empty: reuse the array from the start
 		q.jobs, q.head = q.jobs[:0], 0
 	}
-	more := q.head < len(q.jobs) && q.idle > 0
+	more := q.head < len(q.jobs) && q.wakeOne()
 	q.mu.Unlock()
 	if more {
 		q.cond.Signal()
 	}
 	return j, true
+}
+
+// wakeOne reports whether to wake an idle worker (with mu held): when one
+// is idle and none is being woken already.
+func (q *workQueue) wakeOne() bool {
+	if q.idle == 0 || q.waking > 0 {
+		return false
+	}
+	q.waking++
+	return true
 }
 
 // close lets the workers exit once the queue is empty.
