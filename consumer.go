@@ -76,7 +76,7 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		return nil, fmt.Errorf("%w: BatchWait applies to batch consumers only (NewBatchConsumer)", ErrInvalidOption)
 	}
 	c.handler = handler
-	c.capacity = c.cfg.concurrency + c.cfg.batch
+	c.capacity = c.cfg.concurrency
 	return c, nil
 }
 

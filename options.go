@@ -113,10 +113,9 @@ func Name(name string) Option {
 
 // Concurrency sets how many handlers run at once (default
 // DefaultConcurrency; for a batch consumer, how many batches, default 1).
-// A Consumer reads at most one read (BatchSize entries) ahead of its idle
-// handlers, so entries it cannot start soon stay available to other
-// consumers of the group; a TopicConsumer reads no more than it has idle
-// handlers for.
+// A consumer reads no more entries than it has idle handlers for (a batch
+// consumer: than fit in its idle batches), so entries it cannot start soon
+// stay available to other consumers of the group.
 func Concurrency(n int) Option {
 	return option(func(c *consumerConfig) error {
 		if n < 1 {
