@@ -85,16 +85,20 @@ func (r *streamReader) read(n int, block time.Duration, acks []string) (msgs []*
 	if r.id.Load() == 0 {
 		ctx = r.ctx
 	}
-	read := r.dc.B().Xreadgroup().Group(r.group, r.name).Count(int64(n)).
-		Block(block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
 	var reply rueidis.RedisMessage
 	if len(acks) > 0 {
+		// With acks to send, the read does not block: an ack must not wait
+		// for new entries, and a pipeline with a blocking read is slow.
+		// When it finds nothing, the next read blocks, with no acks.
+		read := r.dc.B().Xreadgroup().Group(r.group, r.name).Count(int64(n)).Streams().Key(r.stream).Id(">").Build()
 		res := r.dc.DoMulti(ctx, r.dc.B().Xack().Key(r.stream).Group(r.group).Id(acks...).Build(), read)
 		if acked, ackErr = res[0].AsInt64(); ackErr != nil {
 			ackErr = wrapErr("xack", r.stream+" "+r.group, ackErr)
 		}
 		reply, err = res[1].ToMessage()
 	} else {
+		read := r.dc.B().Xreadgroup().Group(r.group, r.name).Count(int64(n)).
+			Block(block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
 		reply, err = r.dc.Do(ctx, read).ToMessage()
 	}
 	if err == nil {
