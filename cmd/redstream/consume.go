@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -43,9 +42,9 @@ or unprintable characters.
 where "fields" keeps the entry's field order (a name the producer wrote
 twice appears twice).
 
-Entries are handled --concurrency at a time, so lines come in the order
-handling finished, which is not always the stream's; --concurrency 1
-prints them in stream order.
+Entries are read and printed up to --concurrency at a time, with one write
+each time, in stream order (an entry delivered again, after a failed write,
+comes later).
 
 The consumer name defaults to <hostname>-<pid>-1, new for every run. Give
 a stable --consumer NAME to resume, after a crash, the entries that name
@@ -74,7 +73,10 @@ was delivered but had not acknowledged.`,
 				concurrency = min(concurrency, max) // read no more than --max at once
 			}
 			opts := []redstream.ConsumerOption{
-				redstream.Concurrency(concurrency),
+				// One batch at a time, of up to --concurrency entries: the
+				// entries in hand at once, printed in stream order.
+				redstream.Concurrency(1),
+				redstream.BatchSize(concurrency),
 				redstream.StartID(from),
 				// Printing an entry cannot fail because of the entry: never
 				// move one to the dead-letter stream, whatever its history.
@@ -93,29 +95,35 @@ was delivered but had not acknowledged.`,
 				overMax  sync.Map // IDs read after --max was reached
 				leftOver atomic.Int64
 			)
-			handler := redstream.HandlerFunc(func(_ context.Context, m *redstream.Message) error {
-				if max > 0 {
-					n := taken.Add(1)
-					if n > int64(max) {
-						if _, seen := overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
-							leftOver.Add(1)
+			// One write per batch: the entries of one read, in stream order.
+			var out []byte
+			handler := redstream.BatchHandlerFunc(func(_ context.Context, msgs []*redstream.Message) error {
+				var failed redstream.MessageErrors
+				out = out[:0]
+				for _, m := range msgs {
+					if max > 0 {
+						n := taken.Add(1)
+						if n > int64(max) {
+							if _, seen := overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
+								leftOver.Add(1)
+							}
+							failed.Fail(m, errOverMax)
+							continue
 						}
-						return errOverMax
+						if n == int64(max) {
+							stop() // graceful: read no more; the entries in hand still finish
+						}
 					}
-					if n == int64(max) {
-						stop() // graceful: read no more; the entries in hand still finish
+					if asJSON {
+						out = appendJSONLine(out, m)
+					} else {
+						out = appendTextLine(out, m)
 					}
 				}
-				var line []byte
-				if asJSON {
-					line = jsonLine(m)
-				} else {
-					line = textLine(m)
+				if _, err := a.stdout.Write(out); err != nil {
+					return fmt.Errorf("write output: %w", err) // not printed: leave them pending
 				}
-				if _, err := a.stdout.Write(line); err != nil {
-					return fmt.Errorf("write output: %w", err) // not printed: leave it pending
-				}
-				return nil
+				return failed.Err()
 			})
 			client, err := a.connect(cmd)
 			if err != nil {
@@ -134,7 +142,7 @@ was delivered but had not acknowledged.`,
 				defer srv.Stop()
 				opts = append(opts, redstream.WithMetrics(m))
 			}
-			cons, err := redstream.NewConsumer(client, stream, group, handler, opts...)
+			cons, err := redstream.NewBatchConsumer(client, stream, group, handler, opts...)
 			if err != nil {
 				return err // an invalid option: exit code 2
 			}
@@ -160,7 +168,7 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&stream, "stream", "", "the stream to read (required)")
 	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
-	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many entries are handled at once")
+	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many entries are read and printed at once")
 	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
@@ -180,17 +188,18 @@ func plural(n int64, one, many string) string {
 }
 
 // textLine formats "<id> field=value ...\n".
-func textLine(m *redstream.Message) []byte {
-	var b strings.Builder
-	b.WriteString(m.ID)
+func textLine(m *redstream.Message) []byte { return appendTextLine(nil, m) }
+
+// appendTextLine appends textLine(m) to b.
+func appendTextLine(b []byte, m *redstream.Message) []byte {
+	b = append(b, m.ID...)
 	for _, f := range m.Fields {
-		b.WriteByte(' ')
-		b.WriteString(quoteIfNeeded(f.Name))
-		b.WriteByte('=')
-		b.WriteString(quoteIfNeeded(f.Value))
+		b = append(b, ' ')
+		b = append(b, quoteIfNeeded(f.Name)...)
+		b = append(b, '=')
+		b = append(b, quoteIfNeeded(f.Value)...)
 	}
-	b.WriteByte('\n')
-	return []byte(b.String())
+	return append(b, '\n')
 }
 
 // quoteIfNeeded quotes s, Go style, when printing it bare would be
@@ -210,8 +219,10 @@ func quoteIfNeeded(s string) string {
 // jsonLine formats an entry as one JSON object and a newline. The fields
 // are an object in the entry's own order, which encoding/json's maps
 // would lose.
-func jsonLine(m *redstream.Message) []byte {
-	var b []byte
+func jsonLine(m *redstream.Message) []byte { return appendJSONLine(nil, m) }
+
+// appendJSONLine appends jsonLine(m) to b.
+func appendJSONLine(b []byte, m *redstream.Message) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSON(b, m.ID)
 	b = append(b, `,"stream":`...)
