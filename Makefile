@@ -28,7 +28,7 @@ race:
 # Modules of their own, so the library never depends on what they import.
 modules:
 	@echo "== benchmarks"
-	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
+	cd benchmarks && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
 	@echo "== watermill"
 	scripts/test-watermill.sh
 

@@ -142,12 +142,56 @@ func TestDialSilentServerTimesOut(t *testing.T) {
 }
 
 func TestDialHonoursContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := redstream.Dial(ctx, "redis://127.0.0.1:1")
-	if err == nil {
-		t.Fatal("Dial with a canceled context succeeded")
+	// A server that accepts connections and never answers: only the
+	// context can end the dial before Dial's own timeout
+	// (DefaultDialTimeout, which also bounds the first PING).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	rawURL := "redis://" + l.Addr().String()
+	bound := redstream.DefaultDialTimeout / 2
+
+	t.Run("deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := redstream.Dial(ctx, rawURL)
+		if took := time.Since(start); took > bound {
+			t.Fatalf("Dial returned after %v; its context expired after 200ms", took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, redstream.ErrUnreachable) {
+			t.Fatalf("error = %v, want context.DeadlineExceeded and ErrUnreachable", err)
+		}
+	})
+	t.Run("canceled before", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		start := time.Now()
+		_, err := redstream.Dial(ctx, rawURL)
+		if took := time.Since(start); took > bound {
+			t.Fatalf("Dial returned after %v; its context was canceled before the call", took)
+		}
+		if !errors.Is(err, context.Canceled) || errors.Is(err, redstream.ErrUnreachable) {
+			t.Fatalf("error = %v, want context.Canceled and not ErrUnreachable", err)
+		}
+	})
 }
 
 func TestDialOptionsValidate(t *testing.T) {

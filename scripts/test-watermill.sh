@@ -1,40 +1,45 @@
 #!/usr/bin/env bash
-# Runs the Watermill adapter's tests, Watermill's conformance suite included.
+# Runs the Watermill adapter's tests, Watermill's conformance suite
+# included, with -race, except for one subtest of that suite.
 #
-# One subtest of that suite, TestPubSub/TestReconnect, has a race of its
-# own (see watermill/README.md, "Known flake"): it compares what it received
-# with what its publishers recorded before the last publisher has recorded
-# its message. When that test, and only that test, fails with exactly that
-# symptom, it is run again, up to twice, and this script says so. Any other
-# failure fails at once.
+# TestPubSub/TestReconnect (watermill v1.5.1) has a race of its own (see
+# watermill/README.md, "Known flake"): its publishers append each message
+# to the "sent" list in another goroutine after Publish returned, and it
+# compares that list with what it received without waiting for the last
+# append. Under -race that is a data race in Watermill's test code
+# (pubsub/tests/test_pubsub.go: the append at line 1086, the read at line
+# 1120), reported on most runs, so this subtest alone runs without -race,
+# after everything else passed with it.
+#
+# Without -race the same race shows now and then as one message received
+# but not yet recorded as sent. When TestReconnect fails with exactly that
+# symptom (scripts/watermill-known-flake.sh decides), it is run again, up
+# to twice, and this script says so. Any other failure fails at once.
+#
+# Every attempt is the same command. The rest of TestPubSub adds no load
+# to it: the suite runs TestReconnect as its only non-parallel subtest,
+# while the parallel ones wait for it to finish.
 set -uo pipefail
-cd "$(dirname "$0")/../watermill"
+scripts=$(cd "$(dirname "$0")" && pwd)
+cd "$scripts/../watermill" || exit 1
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+reconnect='^TestPubSub$/^TestReconnect$'
 
 go vet ./... || exit 1
-if go test -count=1 ./... 2>&1 | tee "$log"; then
-	exit 0
-fi
+go test -race -count=1 -skip "$reconnect" ./... || exit 1
 
-failed=$(grep -E '^\s*--- FAIL' "$log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/' | sort -u)
-only_reconnect=1
-for name in $failed; do
-	case "$name" in
-	TestPubSub | TestPubSub/TestReconnect | TestPubSub/TestReconnect/*) ;;
-	*) only_reconnect=0 ;;
-	esac
-done
-if [ -z "$failed" ] || [ "$only_reconnect" -ne 1 ] || ! grep -q "extra \[" "$log"; then
-	echo "watermill: tests failed" >&2
-	exit 1
-fi
-
-for attempt in 1 2; do
-	echo "watermill: TestPubSub/TestReconnect hit the suite's known race (an 'extra' message recorded late); running it again ($attempt of 2)" >&2
-	if go test -count=1 -run '^TestPubSub$/^TestReconnect$' . ; then
+for attempt in 1 2 3; do
+	if go test -count=1 -run "$reconnect" . 2>&1 | tee "$log"; then
 		exit 0
+	fi
+	if ! "$scripts/watermill-known-flake.sh" "$log"; then
+		echo "watermill: tests failed" >&2
+		exit 1
+	fi
+	if [ "$attempt" -lt 3 ]; then
+		echo "watermill: TestPubSub/TestReconnect hit the suite's known race (one message received before it was recorded as sent); running it again ($attempt of 2)" >&2
 	fi
 done
 echo "watermill: TestPubSub/TestReconnect failed three times" >&2

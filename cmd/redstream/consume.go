@@ -81,6 +81,9 @@ was delivered but had not acknowledged.`,
 				// Printing an entry cannot fail because of the entry: never
 				// move one to the dead-letter stream, whatever its history.
 				redstream.MaxDeliveries(0),
+				// Should one ever go there, it goes where the other
+				// commands look: "<stream>" + --dead-suffix.
+				redstream.DeadLetterSuffix(a.deadSuffix),
 				// --log-format, --log-level (default: warnings and errors).
 				redstream.WithLogger(a.log()),
 			}

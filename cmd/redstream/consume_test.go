@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,12 +135,13 @@ func TestConsumeStopsGracefullyOnSignal(t *testing.T) {
 }
 
 // TestConsumeMaxLeavesTheRestPending: entries read past --max are not
-// printed; they stay pending for the consumer, never lost.
+// printed; they stay pending for the consumer, never lost, and the next
+// run of that consumer prints them: every entry exactly once overall.
 func TestConsumeMaxLeavesTheRestPending(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
 	c := client(t, srv.URL())
-	publishN(t, c, srv.URL(), "many", 50)
+	ids := publishN(t, c, srv.URL(), "many", 50)
 	r := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "many", "--group", "g", "--from", "0", "--max", "10", "--consumer", "c1")
 	if r.code != exitOK {
 		t.Fatalf("consume:\n%s", r)
@@ -146,23 +149,67 @@ func TestConsumeMaxLeavesTheRestPending(t *testing.T) {
 	if got := strings.Count(r.stdout, "\n"); got != 10 {
 		t.Errorf("printed %d entries, want 10:\n%s", got, r)
 	}
-	// Whatever was read but not printed is pending for c1; the next run
-	// of c1 prints it (and everything else) exactly once overall.
+	// What was read but not printed is pending, all of it for c1, as
+	// many as consume said it left.
+	var left int64
+	if m := regexp.MustCompile(`; (\d+) entr(y|ies) it read stays? pending for it`).FindStringSubmatch(r.stderr); m != nil {
+		left, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if p := pendingCount(t, c, "many", "g"); p != left {
+		t.Errorf("%d entries pending after the first run, which said it left %d:\n%s", p, left, r)
+	}
+	if p := consumerPending(t, c, "many", "g", "c1"); p != left {
+		t.Errorf("%d entries pending for c1, want %d", p, left)
+	}
+	// The next run of c1 prints them, and everything else.
 	r2 := cli(t, nil, "consume", "--redis", srv.URL(), "--stream", "many", "--group", "g", "--max", "40", "--consumer", "c1")
 	if r2.code != exitOK {
 		t.Fatalf("second consume:\n%s", r2)
 	}
-	seen := map[string]int{}
+	printed := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSuffix(r.stdout+r2.stdout, "\n"), "\n") {
 		id, _, _ := strings.Cut(line, " ")
-		seen[id]++
+		printed[id]++
 	}
-	if len(seen) != 50 {
-		t.Errorf("%d distinct entries printed over both runs, want 50", len(seen))
+	for id, n := range printed {
+		if _, ok := ids[id]; !ok || n != 1 {
+			t.Errorf("entry %q printed %d times over both runs, want a published ID printed once", id, n)
+		}
+	}
+	for id := range ids {
+		if printed[id] == 0 {
+			t.Errorf("published entry %s never printed", id)
+		}
 	}
 	if p := pendingCount(t, c, "many", "g"); p != 0 {
 		t.Errorf("%d entries pending, want 0", p)
 	}
+}
+
+// consumerPending returns how many entries of group are pending for
+// consumer, from the XPENDING summary.
+func consumerPending(t *testing.T, c rueidis.Client, stream, group, consumer string) int64 {
+	t.Helper()
+	arr, err := do(t, c, "XPENDING", stream, group).ToArray()
+	if err != nil || len(arr) != 4 {
+		t.Fatalf("XPENDING %s %s: %v", stream, group, err)
+	}
+	rows, _ := arr[3].ToArray() // nil when nothing is pending
+	for _, row := range rows {
+		kv, err := row.ToArray()
+		if err != nil || len(kv) != 2 {
+			t.Fatalf("XPENDING consumer row: %v", err)
+		}
+		if name, _ := kv[0].ToString(); name == consumer {
+			s, _ := kv[1].ToString()
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("XPENDING count %q of %s: %v", s, consumer, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 func TestConsumeKeyOfAnotherType(t *testing.T) {

@@ -165,6 +165,7 @@ func (d *demo) run(cmd *cobra.Command) error {
 			redstream.Name(d.names[i]),
 			redstream.Concurrency(d.concurrency),
 			redstream.Block(demoBlock),
+			redstream.DeadLetterSuffix(d.deadSuffix),
 			redstream.WithLogger(logger),
 			redstream.WithMetrics(d.metrics),
 		)

@@ -20,17 +20,18 @@ func (a *app) dlqCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "List, show, replay and purge a stream's dead letters",
-		Long: `dlq works on the dead-letter stream of --stream (by default "<stream>:dead"),
-where consumers move entries that failed MaxDeliveries times, failed with a
-permanent error, or could not be decoded. Each dead letter keeps the
-original entry's fields and says where it came from and why it failed.
+		Long: `dlq works on the dead-letter stream of --stream: --dead if given, else
+"<stream>:dead", or "<stream><suffix>" with --dead-suffix. Consumers move
+there the entries that failed MaxDeliveries times, failed with a permanent
+error, or could not be decoded. Each dead letter keeps the original
+entry's fields and says where it came from and why it failed.
 
 replay re-publishes dead letters to their stream as new entries and removes
 them from the dead-letter stream, each in one atomic step.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&stream, "stream", "", "the stream whose dead letters to work on (required)")
-	cmd.PersistentFlags().StringVar(&dead, "dead", "", `the dead-letter stream (default "<stream>:dead")`)
+	cmd.PersistentFlags().StringVar(&dead, "dead", "", `the dead-letter stream (default "<stream>" + --dead-suffix)`)
 	_ = cmd.MarkPersistentFlagRequired("stream")
 
 	open := func(c *cobra.Command) (*redstream.DeadLetterQueue, func(), error) {
@@ -41,7 +42,11 @@ them from the dead-letter stream, each in one atomic step.`,
 		if err != nil {
 			return nil, nil, err
 		}
-		q, err := redstream.NewDeadLetterQueue(client, stream, dead)
+		key := dead
+		if key == "" {
+			key = stream + a.deadSuffix
+		}
+		q, err := redstream.NewDeadLetterQueue(client, stream, key)
 		if err != nil {
 			client.Close()
 			return nil, nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,13 @@ import (
 // server by running a consumer whose handler fails permanently.
 func withDeadLetters(t *testing.T, n int) (url string, ids []string) {
 	t.Helper()
+	return deadLettersUnder(t, n, redstream.DefaultDeadLetterSuffix)
+}
+
+// deadLettersUnder is withDeadLetters for a consumer that keeps its dead
+// letters in "orders"+suffix; ids are their IDs there.
+func deadLettersUnder(t *testing.T, n int, suffix string) (url string, ids []string) {
+	t.Helper()
 	srv := startRedis(t)
 	c := client(t, srv.URL())
 	for i := range n {
@@ -25,7 +33,7 @@ func withDeadLetters(t *testing.T, n int) (url string, ids []string) {
 	}
 	cons, err := redstream.NewConsumer(c, "orders", "billing", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
 		return redstream.Permanent(errors.New("card declined\nfor order " + m.Value("order")))
-	}), redstream.StartID("0"), redstream.Name("biller"))
+	}), redstream.StartID("0"), redstream.Name("biller"), redstream.DeadLetterSuffix(suffix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +42,94 @@ func withDeadLetters(t *testing.T, n int) (url string, ids []string) {
 	waitFor(t, 10*time.Second, "dead letters", func() bool { return cons.Stats().DeadLettered == int64(n) })
 	cons.Shutdown(ctxT(t, 5*time.Second))
 	<-done
-	for _, e := range entries(t, c, "orders:dead") {
+	for _, e := range entries(t, c, "orders"+suffix) {
 		ids = append(ids, e.ID)
 	}
+	if len(ids) != n {
+		t.Fatalf("%d entries in orders%s, want %d dead letters", len(ids), suffix, n)
+	}
 	return srv.URL(), ids
+}
+
+// TestDeadSuffix: with --dead-suffix :poison, info, dlq, top and the
+// metrics of consume find the dead letters that a consumer with
+// DeadLetterSuffix(":poison") wrote to orders:poison; orders:dead stays
+// empty, and without the flag the commands look there.
+func TestDeadSuffix(t *testing.T) {
+	t.Parallel()
+	url, ids := deadLettersUnder(t, 3, ":poison")
+	c := client(t, url)
+	noDefaultDead := func() {
+		t.Helper()
+		if n, err := do(t, c, "EXISTS", "orders:dead").AsInt64(); err != nil || n != 0 {
+			t.Fatalf("orders:dead exists (%d, %v): dead letters went to the default stream", n, err)
+		}
+	}
+	noDefaultDead()
+	poison := func(args ...string) result {
+		t.Helper()
+		return cli(t, nil, append(args, "--redis", url, "--dead-suffix", ":poison")...)
+	}
+	plain := func(args ...string) result {
+		t.Helper()
+		return cli(t, nil, append(args, "--redis", url)...)
+	}
+	wantOut := func(r result, what string, want ...string) {
+		t.Helper()
+		if r.code != exitOK {
+			t.Fatalf("%s:\n%s", what, r)
+		}
+		for _, w := range want {
+			if !regexp.MustCompile(w).MatchString(r.stdout) {
+				t.Errorf("%s: stdout does not match %s:\n%s", what, w, r)
+			}
+		}
+	}
+
+	wantOut(poison("info", "--stream", "orders"), "info --dead-suffix", `(?m)^dead letters +3 in orders:poison$`)
+	r := poison("info", "--stream", "orders", "--json")
+	var info redstream.StreamInfo
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.DeadLetterStream != "orders:poison" || info.DeadLetters != 3 {
+		t.Errorf("info --json --dead-suffix: %s, %d dead letters (%v)\n%s", info.DeadLetterStream, info.DeadLetters, err, r)
+	}
+	wantOut(plain("info", "--stream", "orders"), "info", `(?m)^dead letters +0 in orders:dead$`)
+
+	r = poison("dlq", "list", "--stream", "orders")
+	wantOut(r, "dlq list --dead-suffix", `(?m)^orders:poison: 3 dead letters$`)
+	for _, id := range ids {
+		if !strings.Contains(r.stdout, id) {
+			t.Errorf("dlq list --dead-suffix does not list %s:\n%s", id, r)
+		}
+	}
+	if n := strings.Count(r.stdout, "card declined for order"); n != 3 {
+		t.Errorf("dlq list --dead-suffix shows %d dead letters, want 3:\n%s", n, r)
+	}
+	wantOut(plain("dlq", "list", "--stream", "orders"), "dlq list", `(?m)^orders:dead: 0 dead letters$`)
+	wantOut(poison("dlq", "list", "--stream", "orders", "--dead", "other"), "dlq list --dead", `(?m)^other: 0 dead letters$`)
+
+	wantOut(poison("top", "--stream", "orders", "--iterations", "1"), "top --dead-suffix", `(?m)^stream orders: length 3, added -, memory .+, dead letters 3$`)
+	wantOut(plain("top", "--stream", "orders", "--iterations", "1"), "top", `(?m)^stream orders: .+, dead letters 0$`)
+
+	addr := closedPort(t)
+	bg := startCLI(t, nil, "consume", "--redis", url, "--dead-suffix", ":poison", "--stream", "orders", "--group", "audit", "--metrics-addr", addr)
+	var text string
+	waitFor(t, 10*time.Second, "the metrics of consume", func() bool {
+		text = scrape(t, addr)
+		_, ok := sample(text, "redstream_dead_letters", `stream="orders"`)
+		return ok
+	})
+	if v, _ := sample(text, "redstream_dead_letters", `stream="orders"`); v != 3 {
+		t.Errorf("consume --dead-suffix: redstream_dead_letters{stream=\"orders\"} = %v, want 3\n%s", v, text)
+	}
+	if r := bg.stop(t); r.code != exitOK {
+		t.Fatalf("consume --dead-suffix:\n%s", r)
+	}
+
+	wantOut(poison("dlq", "replay", "--stream", "orders", "--all"), "dlq replay --dead-suffix", `(?m)^replayed 3 dead letters from orders:poison to orders$`)
+	if n := len(entries(t, c, "orders:poison")); n != 0 {
+		t.Errorf("%d dead letters left in orders:poison after replaying all", n)
+	}
+	noDefaultDead()
 }
 
 func TestDLQListShowReplayPurge(t *testing.T) {

@@ -24,9 +24,10 @@ func (a *app) infoCmd() *cobra.Command {
 		Long: `info shows a stream's length, its first and last entry IDs and, for each
 consumer group, its consumers, pending entries, lag and last delivered ID.
 It also shows the stream's memory (as the server estimates it), its dead
-letters, each group's oldest pending entry and how old it is, and for each
-consumer how long it has been idle (since it last tried to read or claim)
-and inactive (since it last succeeded; Redis 7.2+, else "unknown").
+letters (in "<stream>:dead", or "<stream><suffix>" with --dead-suffix),
+each group's oldest pending entry and how old it is, and for each consumer
+how long it has been idle (since it last tried to read or claim) and
+inactive (since it last succeeded; Redis 7.2+, else "unknown").
 
 Lag is how many entries the group has not been delivered yet; it shows
 "unknown" when the server does not report it and the backlog is too long to
@@ -42,7 +43,7 @@ count. --json prints the same as one JSON object.`,
 				return err
 			}
 			defer client.Close()
-			info, err := redstream.NewInspector(client).Stream(cmd.Context(), stream)
+			info, err := a.inspector(client).Stream(cmd.Context(), stream)
 			if err != nil {
 				return describe(err, stream)
 			}

@@ -19,19 +19,23 @@ var (
 	}
 )
 
-// addLogFlags adds --log-format and --log-level to every command.
+// addLogFlags adds --log-format and --log-level to every command;
+// setLogger applies them.
 func (a *app) addLogFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.StringVar(&a.logFormat, "log-format", "text", "format of the log lines on stderr: text or json")
 	f.StringVar(&a.logLevel, "log-level", "warn", "least severe log level shown: debug, info, warn or error")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		l, err := newLogger(a.stderr, a.logFormat, a.logLevel)
-		if err != nil {
-			return err
-		}
-		a.logger = l
-		return nil
+}
+
+// setLogger makes the logger the log flags ask for; it runs before every
+// command.
+func (a *app) setLogger() error {
+	l, err := newLogger(a.stderr, a.logFormat, a.logLevel)
+	if err != nil {
+		return err
 	}
+	a.logger = l
+	return nil
 }
 
 // newLogger returns the slog logger the log flags ask for, writing to w.

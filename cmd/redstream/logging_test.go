@@ -64,8 +64,11 @@ func TestLogFlags(t *testing.T) {
 		t.Errorf("first stderr line is not a JSON info record about stream not-yet: %q (%v)", line, err)
 	}
 
+	// Once tail waits in XREAD it has logged, at info, that the stream
+	// does not exist yet: the default level (warn) shows none of it.
+	waitFor(t, 10*time.Second, "the first tail's connection to close", func() bool { return xreadClients(t, c) == 0 })
 	bg = startCLI(t, nil, "tail", "--redis", srv.URL(), "--stream", "not-yet")
-	time.Sleep(200 * time.Millisecond)
+	waitForXread(t, c)
 	if res := bg.stop(t); res.stderr != "" {
 		t.Errorf("the default level (warn) logged info:\n%s", res)
 	}

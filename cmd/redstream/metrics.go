@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
 
-	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/redstreamprom"
 )
 
@@ -38,10 +37,11 @@ type metricsServer struct {
 }
 
 // serveMetrics starts serving, on addr, the consumer and publisher
-// metrics m, the Inspector's view of streams read through client, and
-// the Go runtime's and the process's metrics. Stop ends it.
+// metrics m, the Inspector's view of streams read through client (their
+// dead letters under --dead-suffix), and the Go runtime's and the
+// process's metrics. Stop ends it.
 func (a *app) serveMetrics(addr string, client rueidis.Client, m *redstreamprom.Metrics, streams ...string) (*metricsServer, error) {
-	ic, err := redstreamprom.NewInspectorCollector(redstream.NewInspector(client), redstreamprom.Streams(streams...))
+	ic, err := redstreamprom.NewInspectorCollector(a.inspector(client), redstreamprom.Streams(streams...))
 	if err != nil {
 		return nil, err
 	}

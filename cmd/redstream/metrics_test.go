@@ -51,28 +51,72 @@ func sample(text, metric string, labels ...string) (float64, bool) {
 	return 0, false
 }
 
+// TestConsumeMetricsAddr scrapes consume --metrics-addr over HTTP: the
+// Inspector's view of a stream with known contents, and the counters of
+// what consume handled.
 func TestConsumeMetricsAddr(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
 	c := client(t, srv.URL())
+	// Before consume starts: 30 entries, 2 dead letters, and group audit
+	// that was delivered 10 entries (to consumer x) and acked 4 of them.
+	publishN(t, c, srv.URL(), "st", 30)
+	es := entries(t, c, "st")
+	for _, cmd := range [][]string{
+		{"XADD", "st:dead", "*", "k", "v"},
+		{"XADD", "st:dead", "*", "k", "w"},
+		{"XGROUP", "CREATE", "st", "audit", "0"},
+		{"XREADGROUP", "GROUP", "audit", "x", "COUNT", "10", "STREAMS", "st", ">"},
+		{"XACK", "st", "audit", es[0].ID, es[1].ID, es[2].ID, es[3].ID},
+	} {
+		if err := do(t, c, cmd...).Error(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
 	addr := closedPort(t)
-	bg := startCLI(t, nil, "consume", "--redis", srv.URL(), "--stream", "st", "--group", "g", "--from", "0", "--metrics-addr", addr)
+	bg := startCLI(t, nil, "consume", "--redis", srv.URL(), "--stream", "st", "--group", "g", "--from", "0", "--consumer", "c1", "--metrics-addr", addr)
 	waitFor(t, 10*time.Second, "the metrics endpoint", func() bool { return scrape(t, addr) != "" })
-	publishN(t, c, srv.URL(), "st", 25)
-	waitFor(t, 30*time.Second, "25 printed entries", func() bool { return strings.Count(bg.stdout.String(), "\n") >= 25 })
+	waitFor(t, 30*time.Second, "30 printed entries", func() bool { return strings.Count(bg.stdout.String(), "\n") >= 30 })
 
+	// The acks go out in batches: wait until the scrape shows them all.
 	var text string
-	waitFor(t, 10*time.Second, "25 acks in /metrics", func() bool {
+	waitFor(t, 10*time.Second, "30 acks and nothing pending in /metrics", func() bool {
 		text = scrape(t, addr)
-		v, ok := sample(text, "redstream_handled_total", `stream="st"`, `group="g"`, `outcome="ack"`)
-		return ok && v == 25
+		acked, ok1 := sample(text, "redstream_handled_total", `stream="st"`, `group="g"`, `outcome="ack"`)
+		pending, ok2 := sample(text, "redstream_group_pending", `stream="st"`, `group="g"`)
+		return ok1 && ok2 && acked == 30 && pending == 0
 	})
-	if v, ok := sample(text, "redstream_stream_length", `stream="st"`); !ok || v != 25 {
-		t.Errorf("redstream_stream_length{stream=\"st\"} = %v (%v), want 25\n%s", v, ok, text)
+	wantSamples(t, text, []wantSample{
+		{"redstream_inspect_up", []string{`stream="st"`}, 1},
+		{"redstream_stream_length", []string{`stream="st"`}, 30},
+		{"redstream_dead_letters", []string{`stream="st"`}, 2},
+		{"redstream_group_lag", []string{`stream="st"`, `group="g"`}, 0},
+		{"redstream_group_lag_known", []string{`stream="st"`, `group="g"`}, 1},
+		{"redstream_group_consumers", []string{`stream="st"`, `group="g"`}, 1},
+		{"redstream_consumer_pending", []string{`stream="st"`, `group="g"`, `consumer="c1"`}, 0},
+		{"redstream_group_oldest_pending_age_seconds", []string{`stream="st"`, `group="g"`}, 0},
+		{"redstream_group_lag", []string{`stream="st"`, `group="audit"`}, 20},
+		{"redstream_group_pending", []string{`stream="st"`, `group="audit"`}, 6},
+		{"redstream_consumer_pending", []string{`stream="st"`, `group="audit"`, `consumer="x"`}, 6},
+	})
+	if v, ok := sample(text, "redstream_handled_total", `stream="st"`, `group="g"`, `outcome="retry"`); ok && v != 0 {
+		t.Errorf("redstream_handled_total{outcome=\"retry\"} = %v, want none\n%s", v, text)
 	}
-	if _, ok := sample(text, "redstream_group_pending", `stream="st"`, `group="g"`); !ok {
-		t.Errorf("no redstream_group_pending for st/g:\n%s", text)
-	}
+
+	// 5 more: the counters and the stream's state follow.
+	publishN(t, c, srv.URL(), "st", 5)
+	waitFor(t, 30*time.Second, "35 acks and 35 entries in /metrics", func() bool {
+		text = scrape(t, addr)
+		acked, _ := sample(text, "redstream_handled_total", `stream="st"`, `group="g"`, `outcome="ack"`)
+		length, _ := sample(text, "redstream_stream_length", `stream="st"`)
+		pending, ok := sample(text, "redstream_group_pending", `stream="st"`, `group="g"`)
+		return acked == 35 && length == 35 && ok && pending == 0
+	})
+	wantSamples(t, text, []wantSample{
+		{"redstream_group_lag", []string{`stream="st"`, `group="g"`}, 0},
+		{"redstream_group_lag", []string{`stream="st"`, `group="audit"`}, 25},
+	})
+
 	if !strings.Contains(bg.stderr.String(), "serving metrics at http://"+addr+"/metrics") {
 		t.Errorf("consume did not say where the metrics are:\n%s", bg.stderr)
 	}
@@ -82,6 +126,28 @@ func TestConsumeMetricsAddr(t *testing.T) {
 	}
 	if scrape(t, addr) != "" {
 		t.Errorf("/metrics still served after consume ended")
+	}
+}
+
+// wantSample is the value one series should have.
+type wantSample struct {
+	metric string
+	labels []string
+	value  float64
+}
+
+// wantSamples checks each series of want in the scraped text.
+func wantSamples(t *testing.T, text string, want []wantSample) {
+	t.Helper()
+	wrong := false
+	for _, w := range want {
+		if v, ok := sample(text, w.metric, w.labels...); !ok || v != w.value {
+			t.Errorf("%s{%s} = %v (found %v), want %v", w.metric, strings.Join(w.labels, ","), v, ok, w.value)
+			wrong = true
+		}
+	}
+	if wrong {
+		t.Logf("scraped:\n%s", text)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/rueidis"
 	"github.com/spf13/cobra"
@@ -36,11 +37,16 @@ type app struct {
 	stderr io.Writer // serialized: safe for concurrent writes
 	outTTY bool      // stdout is a terminal
 
-	redisURL  string       // --redis
-	logFormat string       // --log-format
-	logLevel  string       // --log-level
-	logger    *slog.Logger // from the log flags, set before a command runs
-	started   bool         // a command's RunE was entered: flags and args were valid
+	redisURL   string       // --redis
+	deadSuffix string       // --dead-suffix
+	logFormat  string       // --log-format
+	logLevel   string       // --log-level
+	logger     *slog.Logger // from the log flags, set before a command runs
+	started    bool         // a command's RunE was entered: flags and args were valid
+
+	// topTicks, if set (by tests), replaces top's ticker: each value
+	// received starts the next refresh.
+	topTicks <-chan time.Time
 
 	// embeddedDone, if set (by tests), is called with the URL of demo's
 	// embedded server once the demo is over, before the server stops.
@@ -99,6 +105,11 @@ $REDIS_URL, else ` + defaultRedisURL + `). Without either, demo runs on an
 embedded in-memory server; dev-server runs that server on its own, so
 several terminals can publish and consume without installing Redis.
 
+A stream's dead letters are kept in the stream "<stream>:dead". Consumers
+built with another redstream.DeadLetterSuffix keep them in
+"<stream><suffix>": give that suffix as --dead-suffix, and consume, demo,
+info, top, dlq and the metrics of --metrics-addr use it.
+
 Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		SilenceUsage:  true, // errors are printed once, by run, on one line
 		SilenceErrors: true,
@@ -108,7 +119,15 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 	}
 	root.PersistentFlags().StringVar(&a.redisURL, "redis", "",
 		"Redis URL, redis://[user:pass@]host[:port][/db] or rediss:// (default $REDIS_URL)")
+	root.PersistentFlags().StringVar(&a.deadSuffix, "dead-suffix", redstream.DefaultDeadLetterSuffix,
+		`what is appended to a stream's key to name its dead-letter stream, "<stream><suffix>"`)
 	a.addLogFlags(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if a.deadSuffix == "" {
+			return usagef("--dead-suffix must not be empty (the default is %q)", redstream.DefaultDeadLetterSuffix)
+		}
+		return a.setLogger()
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
@@ -138,6 +157,12 @@ func (a *app) runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.
 		a.started = true
 		return f(cmd, args)
 	}
+}
+
+// inspector returns an Inspector of client that names dead-letter
+// streams with --dead-suffix.
+func (a *app) inspector(client rueidis.Client) *redstream.Inspector {
+	return redstream.NewInspector(client, redstream.InspectDeadLetterSuffix(a.deadSuffix))
 }
 
 // redis returns the Redis URL to use and whether one was given, by

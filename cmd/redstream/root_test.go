@@ -37,6 +37,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unsupported --redis scheme", []string{"publish", "--redis", "http://127.0.0.1:1", "--stream", "s", "a=1"}, "unsupported scheme"},
 		{"malformed --redis URL for demo", []string{"demo", "--redis", "redis://host:notaport"}, "invalid redis URL"},
 		{"empty --redis", []string{"info", "--redis", "", "--stream", "s"}, "--redis needs a URL"},
+		{"empty --dead-suffix", []string{"--dead-suffix", "", "info", "--stream", "s"}, "--dead-suffix must not be empty"},
+		{"empty --dead-suffix for dlq", []string{"dlq", "list", "--stream", "s", "--dead-suffix="}, "--dead-suffix must not be empty"},
 		{"bad dev-server --addr", []string{"dev-server", "--addr", "6379"}, `--addr "6379" is not host:port`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 func TestTailFromHistory(t *testing.T) {
@@ -54,11 +56,7 @@ func TestTailFollowsNewEntries(t *testing.T) {
 	publishN(t, c, srv.URL(), "st", 3) // history tail does not print
 
 	bg := startCLI(t, nil, "tail", "--redis", srv.URL(), "--stream", "st", "--count", "4")
-	// Wait until tail is blocked in XREAD.
-	waitFor(t, 10*time.Second, "tail to block in XREAD", func() bool {
-		s, _ := do(t, c, "CLIENT", "LIST").ToString()
-		return strings.Contains(s, "cmd=xread")
-	})
+	waitForXread(t, c)
 	for _, v := range []string{"a", "b", "c", "d", "e"} {
 		if err := do(t, c, "XADD", "st", "*", "v", v).Error(); err != nil {
 			t.Fatal(err)
@@ -87,8 +85,10 @@ func TestTailFollowsNewEntries(t *testing.T) {
 func TestTailStopsOnInterrupt(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
+	c := client(t, srv.URL())
 	bg := startCLI(t, nil, "tail", "--redis", srv.URL(), "--stream", "not-yet")
-	time.Sleep(300 * time.Millisecond)
+	// Stop it while it waits in XREAD for the stream to appear.
+	waitForXread(t, c)
 	start := time.Now()
 	r := bg.stop(t)
 	if r.code != exitOK || r.stderr != "" {
@@ -110,4 +110,24 @@ func TestTailKeyOfAnotherType(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r)
 	}
 	wantOneErrorLine(t, r, "key str is not a stream")
+}
+
+// waitForXread waits until a client of c's server (tail's) waits in
+// XREAD, and fails the test if none gets there.
+func waitForXread(t *testing.T, c rueidis.Client) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "tail to block in XREAD", func() bool {
+		return xreadClients(t, c) > 0
+	})
+}
+
+// xreadClients returns how many clients of c's server last ran XREAD
+// (tail's, while it waits for entries).
+func xreadClients(t *testing.T, c rueidis.Client) int {
+	t.Helper()
+	s, err := do(t, c, "CLIENT", "LIST").ToString()
+	if err != nil {
+		t.Fatalf("CLIENT LIST: %v", err)
+	}
+	return strings.Count(s, " cmd=xread ")
 }

@@ -21,7 +21,7 @@ import (
 const ansiHome = "\x1b[H\x1b[2J"
 
 // topLegend says what top's rates are and how they are worked out.
-const topLegend = `rates per second since the previous refresh:
+const topLegend = `rates per second since the previous refresh (each stream says over how long):
   added      entries appended (entries-added; the growth of XLEN before Redis 7)
   delivered  new entries read by the group: added - the change in its lag
   acked      delivered - the change in pending`
@@ -37,8 +37,9 @@ func (a *app) topCmd() *cobra.Command {
 		Use:   "top [--stream S ... | --match PATTERN] [--interval D]",
 		Short: "A live view of streams, groups and consumers: rates, lag, pending",
 		Long: `top shows streams, their consumer groups and consumers, refreshed every
---interval until Ctrl-C: each stream's length, memory, dead letters and
-how fast entries are added; each group's lag, pending entries (and how old
+--interval until Ctrl-C: each stream's length, memory, dead letters (in
+"<stream>:dead", or "<stream><suffix>" with --dead-suffix) and how fast
+entries are added; each group's lag, pending entries (and how old
 the oldest is) and how fast it is delivered and acknowledges entries; each
 consumer's pending entries and idle time.
 
@@ -47,7 +48,8 @@ whose names match --match (a glob, default "*": all streams, found by
 SCAN on every refresh).
 
 The rates are per second since the previous refresh, worked out from two
-readings, so the first refresh shows none ("-"):
+readings of each stream (its line ends with "rates over" the time between
+them), so the first refresh shows none ("-"):
   added      entries appended to the stream (entries-added, Redis 7+;
              the growth of its length on older servers)
   delivered  new entries read by the group: added - the change in its lag
@@ -80,7 +82,7 @@ plain block per refresh.`,
 			}
 			defer client.Close()
 			t := &top{
-				app: a, client: client, in: redstream.NewInspector(client),
+				app: a, client: client, in: a.inspector(client),
 				streams: streams, match: match, interval: interval,
 				prev: map[string]*streamSample{},
 			}
@@ -122,14 +124,18 @@ type groupSample struct {
 }
 
 func (t *top) run(ctx context.Context, iterations int) error {
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
+	ticks := t.topTicks
+	if ticks == nil {
+		tick := time.NewTicker(t.interval)
+		defer tick.Stop()
+		ticks = tick.C
+	}
 	for n := 0; iterations == 0 || n < iterations; n++ {
 		if n > 0 {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-tick.C:
+			case <-ticks:
 			}
 		}
 		frame, err := t.frame(ctx)
@@ -236,12 +242,16 @@ func (t *top) writeStream(w io.Writer, info *redstream.StreamInfo, added int64) 
 		}
 		return strconv.FormatFloat(float64(delta)/secs, 'f', 1, 64) + "/s"
 	}
-	var addedDelta int64
+	var (
+		addedDelta int64
+		over       string
+	)
 	if prev != nil {
 		addedDelta = added - prev.added
+		over = ", rates over " + cur.at.Sub(prev.at).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "stream %s: length %d, added %s, memory %s, dead letters %d\n",
-		info.Stream, info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters)
+	fmt.Fprintf(w, "stream %s: length %d, added %s, memory %s, dead letters %d%s\n",
+		info.Stream, info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters, over)
 	for _, g := range info.Groups {
 		cur.groups[g.Name] = groupSample{lag: g.Lag, pending: g.Pending}
 		delivered, acked := "-", "-"

@@ -77,7 +77,8 @@ func (a *app) topicDemo(cmd *cobra.Command, td topicDemo) error {
 	start := func(i int) {
 		name := "topic-consumer-" + strconv.Itoa(i)
 		tc, err := redstream.NewTopicConsumer(client, top, topicDemoGroup, handler(name), redstream.Name(name),
-			redstream.Lease(time.Second), redstream.Block(100*time.Millisecond), redstream.WithLogger(a.log()))
+			redstream.Lease(time.Second), redstream.Block(100*time.Millisecond),
+			redstream.DeadLetterSuffix(a.deadSuffix), redstream.WithLogger(a.log()))
 		if err != nil {
 			return
 		}

@@ -45,13 +45,20 @@ type edit struct {
 	replace []string
 }
 
-// A testRun is `go test -run run pkg`.
+// A testRun is `go test -run run pkg`, in the module at dir ("" for the
+// root; "watermill:." in the list names package . of ./watermill's module).
 type testRun struct {
+	dir string
 	pkg string
 	run string
 }
 
-func (t testRun) String() string { return t.pkg + " -run " + t.run }
+func (t testRun) String() string {
+	if t.dir != "" {
+		return "(in " + t.dir + ") " + t.pkg + " -run " + t.run
+	}
+	return t.pkg + " -run " + t.run
+}
 
 func main() {
 	listPath := flag.String("list", "scripts/mutants/mutants.txt", "the list of mutations")
@@ -174,7 +181,7 @@ func try(dir string, m mutant, timeout time.Duration) (verdict, detail string) {
 	}
 	for _, t := range m.tests {
 		// A mutation that does not build would fail any test: say so.
-		if out, err := goCmd(dir, timeout, "test", "-count=1", "-run", "^$", t.pkg); err != nil {
+		if out, err := goCmd(filepath.Join(dir, t.dir), timeout, "test", "-count=1", "-run", "^$", t.pkg); err != nil {
 			os.Stderr.Write(tail(out, 20))
 			return "broken", ": it does not compile"
 		}
@@ -186,7 +193,7 @@ func try(dir string, m mutant, timeout time.Duration) (verdict, detail string) {
 }
 
 func goTest(dir string, t testRun, timeout time.Duration) ([]byte, error) {
-	return goCmd(dir, timeout, "test", "-count=1", "-failfast", "-timeout", timeout.String(), "-run", t.run, t.pkg)
+	return goCmd(filepath.Join(dir, t.dir), timeout, "test", "-count=1", "-failfast", "-timeout", timeout.String(), "-run", t.run, t.pkg)
 }
 
 func goCmd(dir string, timeout time.Duration, args ...string) ([]byte, error) {
@@ -255,7 +262,11 @@ func parse(r io.Reader) ([]mutant, error) {
 			if len(f) != 2 {
 				return nil, fmt.Errorf("line %d: want \"test: PACKAGE REGEXP\"", n)
 			}
-			cur.tests = append(cur.tests, testRun{pkg: f[0], run: f[1]})
+			t := testRun{pkg: f[0], run: f[1]}
+			if d, p, ok := strings.Cut(f[0], ":"); ok {
+				t.dir, t.pkg = d, p
+			}
+			cur.tests = append(cur.tests, t)
 		case strings.HasPrefix(line, "-"):
 			if ed == nil || len(ed.replace) > 0 {
 				return nil, fmt.Errorf("line %d: \"-\" lines come after \"file:\" and before \"+\" lines", n)
