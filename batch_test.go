@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/redstreamtest"
 )
 
 // batchLog records what a batch handler was given.
@@ -382,4 +383,29 @@ func (h errCapture) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	return nil
+}
+
+// Under load, acks ride along with reads; when those XACKs fail, the IDs
+// must be sent again later, or the entries stay pending for good.
+func TestAcksThatRideWithReadsAreRetriedWhenTheyFail(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	publishN(t, c, stream, 3000)
+	srv.Do(t, "XGROUP", "CREATE", stream, "g", "0")
+	srv.Do(t, "ACL", "SETUSER", "default", "-xack")
+	cons, err := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }), redstream.Concurrency(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConsumer(t, cons)
+	waitFor(t, 20*time.Second, "every entry handled while XACK is denied", func() bool { return cons.Stats().Handled == 3000 })
+	if p := pendingCount(t, c, stream, "g"); p != 3000 {
+		t.Fatalf("pending = %d while XACK is denied, want 3000", p)
+	}
+	srv.Do(t, "ACL", "SETUSER", "default", "+xack")
+	waitFor(t, 20*time.Second, "the failed acks sent again", func() bool { return pendingCount(t, c, stream, "g") == 0 })
+	if a := cons.Stats().Acked; a != 3000 {
+		t.Fatalf("acked %d, want 3000", a)
+	}
 }
