@@ -186,14 +186,15 @@ func TestConsumersOfOneGroupShareTheWorkWithoutDuplicates(t *testing.T) {
 }
 
 func TestShutdownFinishesAndAcksInFlightHandlersAndLeaksNothing(t *testing.T) {
-	srv := sharedRedis(t)
+	// A server of its own: the test watches its blocked clients.
+	srv := redstreamtest.StartRedis(t)
 	snapshot := goleak.IgnoreCurrent()
 	c, err := redstream.Dial(ctxT(t, 5*time.Second), srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream, group := key(t, "s"), "g"
-	publishN(t, c, stream, 100)
+	publishN(t, c, stream, 10)
 	release := make(chan struct{})
 	var finished atomic.Int64
 	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
@@ -202,17 +203,33 @@ func TestShutdownFinishesAndAcksInFlightHandlersAndLeaksNothing(t *testing.T) {
 		finished.Add(1)
 		return nil
 	})
-	cons, err := redstream.NewConsumer(c, stream, group, h, redstream.StartID("0"), redstream.Concurrency(10))
+	// One handler slot more than there are entries: with the 10 handlers
+	// in flight, the reader waits in a blocking read (which nothing else
+	// ends for a minute) that Shutdown must interrupt.
+	cons, err := redstream.NewConsumer(c, stream, group, h, redstream.StartID("0"), redstream.Concurrency(11),
+		redstream.Block(time.Minute), redstream.ClaimInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(context.Background()) }()
-	waitFor(t, 10*time.Second, "10 handlers in flight", func() bool { return cons.Stats().InFlight == 10 })
+	waitFor(t, 10*time.Second, "10 handlers in flight and the reader in a blocked read", func() bool {
+		return cons.Stats().InFlight == 10 && blockedClients(t, c) == 1
+	})
 
 	shut := make(chan error, 1)
 	go func() { shut <- cons.Shutdown(ctxT(t, 30*time.Second)) }()
-	time.Sleep(50 * time.Millisecond) // let Shutdown begin while handlers still run
+	waitFor(t, 10*time.Second, "Shutdown to interrupt the blocked read", func() bool { return blockedClients(t, c) == 0 })
+	// Entries added while Shutdown waits for the handlers are left unread.
+	publishN(t, c, stream, 90)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while its 10 handlers were still running", err)
+	default:
+	}
+	if st := cons.Stats(); st.InFlight != 10 || st.Handled != 0 {
+		t.Fatalf("stats %+v during Shutdown, want the 10 handlers still in flight", st)
+	}
 	close(release)
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -232,7 +249,7 @@ func TestShutdownFinishesAndAcksInFlightHandlersAndLeaksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if lag := info.Groups[0].Lag; lag == nil || *lag != 90 {
-		t.Fatalf("lag = %v, want the 90 unread entries left for others", lag)
+		t.Fatalf("lag = %v, want the 90 entries added during Shutdown left for others", lag)
 	}
 	if err := cons.Run(context.Background()); !errors.Is(err, redstream.ErrClosed) {
 		t.Fatalf("Run after Shutdown = %v, want ErrClosed", err)
@@ -250,20 +267,28 @@ func TestContextCancelIsAGracefulShutdown(t *testing.T) {
 	stream := key(t, "s")
 	publishN(t, c, stream, 20)
 	started := make(chan struct{}, 20)
+	canceled := make(chan struct{})
 	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
 		started <- struct{}{}
-		time.Sleep(100 * time.Millisecond)
-		if ctx.Err() != nil {
+		<-canceled // still running when Run's ctx ends
+		select {
+		case <-ctx.Done():
 			return ctx.Err() // the handler's context must stay alive
+		case <-time.After(100 * time.Millisecond): // the rest of its work
+			return nil
 		}
-		return nil
 	})
 	cons, _ := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"), redstream.Concurrency(5))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	<-started
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handler started")
+	}
 	cancel()
+	close(canceled)
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel = %v, want nil", err)
 	}
@@ -586,20 +611,34 @@ func TestShutdownHandlesEntriesDeliveredToItButNotYetSeen(t *testing.T) {
 	}
 }
 
+// readErrors counts the failed reads a consumer reports.
+type readErrors struct {
+	redstream.NopMetrics
+	n atomic.Int64
+}
+
+func (m *readErrors) ReadError(string, string, error) { m.n.Add(1) }
+
 func TestStoppingWhileRedisIsDownDoesNotHang(t *testing.T) {
 	srv := redstreamtest.StartRedis(t)
 	c := dial(t, srv)
 	stream := key(t, "s")
-	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }))
+	var reads readErrors
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }),
+		redstream.WithMetrics(&reads))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	waitFor(t, 10*time.Second, "group created", func() bool {
-		n, _ := srv.Do(t, "XINFO", "GROUPS", stream).ToArray()
-		return len(n) == 1
-	})
+	// Killed while the consumer waits in its blocking read, which then
+	// fails.
+	waitFor(t, 10*time.Second, "the consumer in its blocking read", func() bool { return blockedClients(t, c) == 1 })
 	srv.Kill()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the consumer to fail reading from the killed server", func() bool { return reads.n.Load() > 0 })
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while Redis was down, before the stop", err)
+	default:
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -609,6 +648,29 @@ func TestStoppingWhileRedisIsDownDoesNotHang(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return after ctx was canceled while Redis was down")
 	}
+}
+
+// aclDenials returns how often the server refused command to a client
+// for lack of permission, from ACL LOG.
+func aclDenials(t *testing.T, srv *redstreamtest.Server, command string) int64 {
+	t.Helper()
+	rows, err := srv.Do(t, "ACL", "LOG").ToArray()
+	if err != nil {
+		t.Fatalf("acl log: %v", err)
+	}
+	var n int64
+	for _, r := range rows {
+		m, err := r.AsMap()
+		if err != nil {
+			t.Fatalf("acl log entry: %v", err)
+		}
+		obj, count := m["object"], m["count"]
+		if name, _ := obj.ToString(); name == command {
+			c, _ := count.AsInt64()
+			n += c
+		}
+	}
+	return n
 }
 
 func TestFailedAcksAreRetriedWithoutNewTraffic(t *testing.T) {
@@ -625,19 +687,27 @@ func TestFailedAcksAreRetriedWithoutNewTraffic(t *testing.T) {
 	srv.Do(t, "ACL", "SETUSER", "default", "-xack")
 	publishN(t, c, stream, 1)
 	waitFor(t, 10*time.Second, "handled", func() bool { return cons.Stats().Handled == 1 })
-	time.Sleep(100 * time.Millisecond) // the ack fails meanwhile
+	// Refused twice: sent, and sent again with no new entry to prompt it.
+	waitFor(t, 10*time.Second, "the XACK refused and retried", func() bool { return aclDenials(t, srv, "xack") >= 2 })
 	if p := pendingCount(t, c, stream, "g"); p != 1 {
 		t.Fatalf("pending = %d while XACK is denied, want 1", p)
 	}
+	if a := cons.Stats().Acked; a != 0 {
+		t.Fatalf("acked = %d while XACK is denied, want 0", a)
+	}
 	srv.Do(t, "ACL", "SETUSER", "default", "+xack")
 	waitFor(t, 15*time.Second, "the failed ack retried", func() bool { return pendingCount(t, c, stream, "g") == 0 })
+	waitFor(t, 5*time.Second, "the ack counted", func() bool { return cons.Stats().Acked == 1 })
 }
 
 // A due retry must not wait for the reader's blocked read to time out:
-// with Block at its one-minute maximum and one handler, five entries that
-// fail once must still be retried promptly (the reader is woken).
+// with Block at its one-minute maximum, no claim walk to cut it short and
+// one handler, five entries that fail once, whose retries fall due while
+// the reader waits in that read, must still be retried promptly (the
+// reader is woken).
 func TestRetriesDoNotWaitForTheBlockedRead(t *testing.T) {
-	srv := sharedRedis(t)
+	// A server of its own: the test watches its blocked clients.
+	srv := redstreamtest.StartRedis(t)
 	c := dial(t, srv)
 	stream := key(t, "s")
 	publishN(t, c, stream, 5)
@@ -652,16 +722,26 @@ func TestRetriesDoNotWaitForTheBlockedRead(t *testing.T) {
 		}
 		return nil
 	})
+	// Retries fall due 2 to 4 s after each failure: time for the reader to
+	// settle in its blocked read first.
 	cons, _ := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"), redstream.Concurrency(1),
-		redstream.Block(time.Minute), redstream.RetryBackoff(20*time.Millisecond, 20*time.Millisecond))
+		redstream.Block(time.Minute), redstream.ClaimInterval(time.Hour), redstream.RetryBackoff(4*time.Second, 4*time.Second))
 	runConsumer(t, cons)
 	select {
 	case <-cons.Ready():
 	case <-time.After(10 * time.Second):
 		t.Fatal("Ready never closed")
 	}
-	waitFor(t, 20*time.Second, "all 5 retried and acked", func() bool { return cons.Stats().Acked == 5 })
+	waitFor(t, 10*time.Second, "5 first tries failed and the reader in a blocked read", func() bool {
+		return cons.Stats().Failed == 5 && blockedClients(t, c) == 1
+	})
+	if st := cons.Stats(); st.Retried != 0 {
+		t.Fatalf("stats %+v: retries ran before the reader blocked; the case of a due retry and a blocked read was not reached", st)
+	}
+	began := time.Now()
+	waitFor(t, 20*time.Second, "all 5 retried and acked well before the blocked read ends", func() bool { return cons.Stats().Acked == 5 })
 	if st := cons.Stats(); st.Retried != 5 {
 		t.Fatalf("stats %+v, want 5 retries", st)
 	}
+	t.Logf("retried and acked in %v, with the read blocked for up to a minute", time.Since(began).Round(time.Millisecond))
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/redstreamtest"
 )
 
 // deadLetters runs a consumer whose handler fails permanently on every
@@ -75,19 +76,34 @@ func TestDeadLetterQueueListGetPurge(t *testing.T) {
 }
 
 func TestDeadLetteringIntoAKeyOfAnotherTypeLosesNothing(t *testing.T) {
-	srv := sharedRedis(t)
+	// A server of its own: the test counts the errors it replies with.
+	srv := redstreamtest.StartRedis(t)
 	c := dial(t, srv)
 	stream := key(t, "s")
 	srv.Do(t, "SET", stream+":dead", "occupied")
 	publishN(t, c, stream, 3)
-	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error {
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		if m.Value("seq") == "after" {
+			return nil
+		}
 		return redstream.Permanent(errors.New("no"))
 	}), redstream.StartID("0"), redstream.RetryBackoff(time.Hour, time.Hour))
 	runConsumer(t, cons)
-	waitFor(t, 10*time.Second, "3 failures", func() bool { return cons.Stats().Failed == 3 })
-	time.Sleep(50 * time.Millisecond)
-	if p := pendingCount(t, c, stream, "g"); p != 3 || cons.Stats().DeadLettered != 0 {
-		t.Fatalf("pending %d, dead-lettered %d: entries that cannot be dead-lettered must stay pending", p, cons.Stats().DeadLettered)
+	// Each entry's move to the dead-letter key was tried and refused, and
+	// its handling is over.
+	waitFor(t, 10*time.Second, "3 failures, each refused as a dead letter", func() bool {
+		refused := statCount(t, infoField(t, c, "errorstats", "errorstat_WRONGTYPE"), "count")
+		st := cons.Stats()
+		return st.Failed == 3 && st.InFlight == 0 && refused >= 3
+	})
+	// An entry handled after them is acknowledged after anything done
+	// about them: once it is, their fate is settled.
+	if _, err := srv.Do(t, "XADD", stream, "*", "seq", "after").ToString(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a later entry acknowledged", func() bool { return cons.Stats().Acked >= 1 })
+	if p, st := pendingCount(t, c, stream, "g"), cons.Stats(); p != 3 || st.DeadLettered != 0 || st.Acked != 1 {
+		t.Fatalf("pending %d, stats %+v: entries that cannot be dead-lettered must stay pending, neither moved nor acknowledged", p, st)
 	}
 	if v, _ := srv.Do(t, "GET", stream+":dead").ToString(); v != "occupied" {
 		t.Fatal("the other key was overwritten")

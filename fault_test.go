@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"github.com/redstream-go/redstream"
@@ -131,6 +132,10 @@ func TestFaultConsumerProcessesKilledWhileWorking(t *testing.T) {
 		}
 	}
 
+	if kills == 0 {
+		t.Fatal("publishing ended before any consumer was killed")
+	}
+
 	// Everything must be handled and nothing left pending.
 	handledKey := stream + ":handled"
 	deadline := time.Now().Add(90 * time.Second)
@@ -223,8 +228,14 @@ func TestFaultRedisKilledAndRestartedWithAOF(t *testing.T) {
 	done := runConsumer(t, cons)
 
 	p, _ := redstream.NewPublisher(c)
+	var pubMu sync.Mutex
 	var okIDs []string
 	var failures int
+	published := func() (ok, failed int) {
+		pubMu.Lock()
+		defer pubMu.Unlock()
+		return len(okIDs), failures
+	}
 	stopPub := make(chan struct{})
 	pubDone := make(chan struct{})
 	go func() {
@@ -238,22 +249,40 @@ func TestFaultRedisKilledAndRestartedWithAOF(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			id, err := p.Publish(ctx, stream, redstream.Fields("n", fmt.Sprint(i)))
 			cancel()
+			pause := time.Millisecond
+			pubMu.Lock()
 			if err != nil {
 				failures++
-				time.Sleep(10 * time.Millisecond)
-				continue
+				pause = 10 * time.Millisecond
+			} else {
+				okIDs = append(okIDs, id)
 			}
-			okIDs = append(okIDs, id)
-			time.Sleep(time.Millisecond)
+			pubMu.Unlock()
+			time.Sleep(pause)
 		}
 	}()
-	for range 2 {
-		time.Sleep(700 * time.Millisecond)
+	flowing := func(when string) {
+		t.Helper()
+		ok0, _ := published()
+		handled0 := rec.len()
+		waitFor(t, 30*time.Second, "publishes succeeding and being handled "+when, func() bool {
+			ok, _ := published()
+			return ok >= ok0+100 && rec.len() >= handled0+100
+		})
+	}
+	// Twice: while entries flow and are handled, Redis is killed, stays
+	// down until a publish has failed, and restarts from its AOF.
+	for round := range 2 {
+		flowing(fmt.Sprintf("before kill %d", round+1))
+		_, failed0 := published()
 		srv.Kill() // SIGKILL
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, 30*time.Second, "a publish failing while Redis is down", func() bool {
+			_, failed := published()
+			return failed > failed0
+		})
 		srv.Restart()
 	}
-	time.Sleep(700 * time.Millisecond)
+	flowing("after the last restart")
 	close(stopPub)
 	<-pubDone
 	if failures == 0 {
@@ -308,20 +337,24 @@ func TestFaultRedisStalledWithSIGSTOP(t *testing.T) {
 		t.Fatal(err)
 	}
 	stalled := make(chan error, 1)
-	go func() { // a publish during the stall waits, then succeeds or fails; it never hangs
+	go func() { // a publish during the stall waits, then fails; it never hangs
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := p.Publish(ctx, stream, redstream.Fields("during", "stall"))
 		stalled <- err
 	}()
-	time.Sleep(3 * time.Second)
-	if err := srv.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	// The stall lasts until that publish has given up: it cannot succeed
+	// while the server is stopped.
 	select {
-	case <-stalled:
+	case err := <-stalled:
+		if err == nil {
+			t.Fatal("a publish to the stopped server succeeded: the server was not stalled")
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a publish during the stall hung past its context")
+	}
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 	after := publish(50)
 	waitFor(t, 30*time.Second, "work resumed after SIGCONT", func() bool {
@@ -447,25 +480,67 @@ func TestFaultPermanentErrorAndPanic(t *testing.T) {
 	}
 }
 
+// xautoclaims returns how many XAUTOCLAIM calls the server has served.
+func xautoclaims(t *testing.T, c rueidis.Client) int64 {
+	t.Helper()
+	return statCount(t, infoField(t, c, "commandstats", "cmdstat_xautoclaim"), "calls")
+}
+
 func TestFaultSlowHandlerIsNotHandledTwice(t *testing.T) {
-	srv := sharedRedis(t)
+	// A server of its own: the test counts the claim walks it serves.
+	srv := redstreamtest.StartRedis(t)
 	c := dial(t, srv)
 	stream := key(t, "s")
 	srv.Do(t, "XGROUP", "CREATE", stream, "g", "0", "MKSTREAM")
+	const minIdle, work = time.Second, 3 * time.Second
 	var rec recorder
+	var running atomic.Int64
 	slow := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		time.Sleep(1500 * time.Millisecond) // five times ClaimMinIdle
+		running.Add(1)
+		time.Sleep(work) // three times ClaimMinIdle
 		rec.add(m.ID)
 		return nil
 	})
-	opts := []redstream.ConsumerOption{redstream.ClaimMinIdle(300 * time.Millisecond), redstream.ClaimInterval(50 * time.Millisecond)}
+	// Each consumer renews its entries every third of ClaimMinIdle and
+	// looks for idle entries of the other every 50 ms.
+	opts := []redstream.ConsumerOption{redstream.ClaimMinIdle(minIdle), redstream.ClaimInterval(50 * time.Millisecond)}
 	a, _ := redstream.NewConsumer(c, stream, "g", slow, append(opts, redstream.Name("a"))...)
 	b, _ := redstream.NewConsumer(c, stream, "g", slow, append(opts, redstream.Name("b"))...)
-	runConsumer(t, a)
-	runConsumer(t, b)
+	aDone, bDone := runConsumer(t, a), runConsumer(t, b)
 	ids := publishN(t, c, stream, 4)
+	waitFor(t, 10*time.Second, "4 handlers running", func() bool { return running.Load() == 4 })
+	began := time.Now()
+	waitFor(t, 10*time.Second, "the entries held longer than ClaimMinIdle", func() bool { return time.Since(began) > minIdle+100*time.Millisecond })
+	walks := xautoclaims(t, c)
+	waitFor(t, 10*time.Second, "claim walks over the entries held that long", func() bool { return xautoclaims(t, c) >= walks+4 })
+	rows, err := srv.Do(t, "XPENDING", stream, "g", "-", "+", "10").ToArray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.len(); n != 0 || len(rows) != 4 {
+		t.Fatalf("%d handlers done, %d entries pending after the claim walks: the handlers were not still running", n, len(rows))
+	}
+	for _, r := range rows { // id, consumer, idle ms, deliveries
+		row, _ := r.ToArray()
+		id, _ := row[0].ToString()
+		owner, _ := row[1].ToString()
+		idle, _ := row[2].AsInt64()
+		deliveries, _ := row[3].AsInt64()
+		if deliveries != 1 || time.Duration(idle)*time.Millisecond >= minIdle {
+			t.Fatalf("entry %s held by %s for over %v: idle %d ms, %d deliveries; want its lease kept fresh (idle under ClaimMinIdle, delivered once)",
+				id, owner, minIdle, idle, deliveries)
+		}
+	}
 	waitFor(t, 20*time.Second, "4 handled", func() bool { return rec.len() == 4 })
-	time.Sleep(500 * time.Millisecond) // room for a wrongful second handling to show
+	// Graceful stops: a wrongful second handling still running finishes
+	// and is counted.
+	for _, cn := range []*redstream.Consumer{a, b} {
+		if err := cn.Shutdown(ctxT(t, 20*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-aDone
+	<-bDone
 	for _, id := range ids {
 		if n := rec.count(id); n != 1 {
 			t.Fatalf("entry %s handled %d times: its lease was not kept", id, n)
@@ -482,36 +557,65 @@ func TestFaultDeadConsumersEntriesAreTakenOverAndItIsRemoved(t *testing.T) {
 	stream := key(t, "s")
 	srv.Do(t, "XGROUP", "CREATE", stream, "g", "0", "MKSTREAM")
 	ids := publishN(t, c, stream, 10)
-	// "ghost" takes 6 entries and dies; "holder" takes 4 and stays alive
-	// for longer than the removal threshold without finishing.
-	srv.Do(t, "XREADGROUP", "GROUP", "g", "ghost", "COUNT", "6", "STREAMS", stream, ">")
 	var rec recorder
 	var deliveries sync.Map
-	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+	note := func(m *redstream.Message) {
 		rec.add(m.ID)
 		deliveries.Store(m.ID, m.Deliveries)
+	}
+	opts := []redstream.ConsumerOption{redstream.ClaimMinIdle(time.Second), redstream.ClaimInterval(50 * time.Millisecond),
+		redstream.DeleteIdleConsumers(300 * time.Millisecond)}
+	// "holder" takes the first 4 and stays alive without finishing them;
+	// "ghost" takes the other 6 and dies (it never reads again).
+	release := make(chan struct{})
+	holder, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		<-release
+		note(m)
 		return nil
-	}), redstream.Name("live"), redstream.ClaimMinIdle(200*time.Millisecond), redstream.ClaimInterval(50*time.Millisecond),
-		redstream.DeleteIdleConsumers(300*time.Millisecond))
+	}), append(opts, redstream.Name("holder"), redstream.Concurrency(4))...)
+	holderDone := runConsumer(t, holder)
+	waitFor(t, 10*time.Second, "holder handling 4", func() bool { return holder.Stats().InFlight == 4 })
+	srv.Do(t, "XREADGROUP", "GROUP", "g", "ghost", "COUNT", "6", "STREAMS", stream, ">")
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		note(m)
+		return nil
+	}), append(opts, redstream.Name("live"))...)
 	runConsumer(t, cons)
-	waitFor(t, 10*time.Second, "all 10 handled", func() bool { return rec.len() == 10 })
-	for _, id := range ids[:6] {
+	// ghost's entries are taken over once idle for ClaimMinIdle: by then
+	// holder has held its own, read before them, longer than that and
+	// longer than the removal threshold.
+	waitFor(t, 20*time.Second, "ghost's 6 handled", func() bool { return rec.len() == 6 })
+	for _, id := range ids[4:] {
 		if d, _ := deliveries.Load(id); d != 2 {
 			t.Fatalf("reclaimed entry %s has Deliveries %v, want 2", id, d)
 		}
 	}
 	waitFor(t, 10*time.Second, "ghost removed", func() bool {
-		rows, _ := srv.Do(t, "XINFO", "CONSUMERS", stream, "g").ToArray()
-		for _, r := range rows {
-			m, _ := r.AsMap()
-			if n := m["name"]; n.String() == "" {
-				continue
-			} else if name, _ := n.ToString(); name == "ghost" {
-				return false
-			}
-		}
-		return true
+		_, ok := consumersOf(t, srv, stream, "g")["ghost"]
+		return !ok
 	})
+	if n, ok := consumersOf(t, srv, stream, "g")["holder"]; !ok || n != 4 {
+		t.Fatalf("holder present %v with %d pending, want it kept with its 4", ok, n)
+	}
+	if st := cons.Stats(); st.Reclaimed != 6 || st.Handled != 6 {
+		t.Fatalf("live consumer %+v, want only ghost's 6 taken over and handled", st)
+	}
+	close(release)
+	if err := holder.Shutdown(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	<-holderDone
+	for _, id := range ids[:4] {
+		if d, _ := deliveries.Load(id); d != 1 {
+			t.Fatalf("holder's entry %s has Deliveries %v, want 1 (never taken from it)", id, d)
+		}
+	}
+	for _, id := range ids {
+		if n := rec.count(id); n != 1 {
+			t.Fatalf("entry %s handled %d times, want once", id, n)
+		}
+	}
+	waitFor(t, 10*time.Second, "nothing pending", func() bool { return pendingCount(t, c, stream, "g") == 0 })
 }
 
 func TestFaultConsumerWithPendingEntriesIsNeverRemoved(t *testing.T) {
@@ -524,10 +628,22 @@ func TestFaultConsumerWithPendingEntriesIsNeverRemoved(t *testing.T) {
 	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }),
 		redstream.ClaimMinIdle(time.Hour), redstream.ClaimInterval(20*time.Millisecond), redstream.DeleteIdleConsumers(10*time.Millisecond))
 	runConsumer(t, cons)
-	time.Sleep(500 * time.Millisecond) // many removal rounds
+	// Three removal rounds seen to run: each removes a consumer that holds
+	// nothing, added after holder went idle.
+	for i := range 3 {
+		canary := fmt.Sprintf("canary-%d", i)
+		srv.Do(t, "XGROUP", "CREATECONSUMER", stream, "g", canary)
+		waitFor(t, 10*time.Second, canary+" removed", func() bool {
+			_, ok := consumersOf(t, srv, stream, "g")[canary]
+			return !ok
+		})
+	}
+	if n, ok := consumersOf(t, srv, stream, "g")["holder"]; !ok || n != 3 {
+		t.Fatalf("holder present %v with %d pending, want it kept with its 3 (a consumer with pending entries was removed)", ok, n)
+	}
 	rows, _ := srv.Do(t, "XPENDING", stream, "g", "-", "+", "10", "holder").ToArray()
 	if len(rows) != 3 {
-		t.Fatalf("holder's pending entries: %d, want 3 (a consumer with pending entries was removed)", len(rows))
+		t.Fatalf("holder's pending entries: %d, want 3", len(rows))
 	}
 }
 
@@ -535,20 +651,32 @@ func TestFaultTrimmedPendingEntriesDoNotLoop(t *testing.T) {
 	srv := sharedRedis(t)
 	c := dial(t, srv)
 	stream := key(t, "s")
-	publishN(t, c, stream, 20)
-	var attempts atomic.Int64
+	ids := publishN(t, c, stream, 20)
+	var rec recorder
 	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		attempts.Add(1)
+		rec.add(m.ID)
 		return errors.New("not yet")
 	}), redstream.StartID("0"), redstream.MaxDeliveries(0), redstream.RetryBackoff(20*time.Millisecond, 20*time.Millisecond))
 	runConsumer(t, cons)
-	waitFor(t, 10*time.Second, "every entry failed once", func() bool { return attempts.Load() >= 20 })
+	waitFor(t, 10*time.Second, "every entry failed once", func() bool { return rec.len() >= 20 })
 	srv.Do(t, "XTRIM", stream, "MAXLEN", "0")
 	waitFor(t, 10*time.Second, "pending list cleaned", func() bool { return pendingCount(t, c, stream, "g") == 0 })
-	settled := attempts.Load()
-	time.Sleep(300 * time.Millisecond) // fifteen retry periods
-	if n := attempts.Load(); n != settled {
-		t.Fatalf("handler still called after the entries were trimmed: %d -> %d", settled, n)
+	settled := map[string]int{}
+	for _, id := range ids {
+		settled[id] = rec.count(id)
+	}
+	// A new entry that keeps failing is retried on the schedule the trimmed
+	// entries' retries would follow: ten of its retries give them as many
+	// chances to come back.
+	sentinel, err := srv.Do(t, "XADD", stream, "*", "seq", "after-trim").ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "10 retries of an entry added after the trim", func() bool { return rec.count(sentinel) > 10 })
+	for _, id := range ids {
+		if n := rec.count(id); n != settled[id] {
+			t.Fatalf("handler called for trimmed entry %s after the trim was cleaned up: %d -> %d", id, settled[id], n)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package redstream_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,4 +130,70 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// consumersOf returns the group's consumers with their pending counts,
+// from XINFO CONSUMERS.
+func consumersOf(t *testing.T, srv *redstreamtest.Server, stream, group string) map[string]int64 {
+	t.Helper()
+	rows, err := srv.Do(t, "XINFO", "CONSUMERS", stream, group).ToArray()
+	if err != nil {
+		t.Fatalf("xinfo consumers: %v", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		m, err := r.AsMap()
+		if err != nil {
+			t.Fatalf("xinfo consumers row: %v", err)
+		}
+		name, pending := m["name"], m["pending"]
+		s, _ := name.ToString()
+		n, _ := pending.AsInt64()
+		out[s] = n
+	}
+	return out
+}
+
+// infoField returns a field of a section of the server's INFO, "" when
+// the server does not report it.
+func infoField(t *testing.T, c rueidis.Client, section, field string) string {
+	t.Helper()
+	s, err := c.Do(ctxT(t, 5*time.Second), c.B().Info().Section(section).Build()).ToString()
+	if err != nil {
+		t.Fatalf("info %s: %v", section, err)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// blockedClients returns how many clients of the server wait in a
+// blocking command (INFO clients).
+func blockedClients(t *testing.T, c rueidis.Client) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(infoField(t, c, "clients", "blocked_clients"), 10, 64)
+	if err != nil {
+		t.Fatalf("blocked_clients: %v", err)
+	}
+	return n
+}
+
+// statCount returns a counter from an INFO stats line such as
+// "calls=12,usec=40" (commandstats) or "count=3" (errorstats); 0 when
+// the line is empty.
+func statCount(t *testing.T, line, counter string) int64 {
+	t.Helper()
+	for _, kv := range strings.Split(line, ",") {
+		if v, ok := strings.CutPrefix(kv, counter+"="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s in %q: %v", counter, line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }

@@ -78,6 +78,10 @@ type orderLog struct {
 	active  map[string]map[string]int // stream -> consumer -> running handlers
 	running map[string]bool           // entry IDs being handled
 	overlap []string
+
+	// gate, when set before the consumers start, holds every handler
+	// (counted as running) until it is closed.
+	gate <-chan struct{}
 }
 
 func newOrderLog() *orderLog {
@@ -101,6 +105,9 @@ func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
 		}
 		l.running[m.Stream+" "+m.ID] = true
 		l.mu.Unlock()
+		if l.gate != nil {
+			<-l.gate
+		}
 		if work > 0 {
 			time.Sleep(work)
 		}
@@ -115,17 +122,24 @@ func (l *orderLog) handler(name string, work time.Duration) redstream.Handler {
 	})
 }
 
+// runningOn reports whether consumer name has a handler running on
+// stream now.
+func (l *orderLog) runningOn(stream, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active[stream][name] > 0
+}
+
 // check verifies every key's sequence is 0..n-1 in order, where a repeat
 // is allowed only of the event handled just before (a crash between
-// handling and acknowledging).
-func (l *orderLog) check(t *testing.T, keys, perKey int) {
+// handling and acknowledging), and returns how many repeats it saw.
+func (l *orderLog) check(t *testing.T, keys, perKey int) (repeats int) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, o := range l.overlap {
 		t.Errorf("two owners at once: %s", o)
 	}
-	repeats := 0
 	for k := range keys {
 		got := l.seqs[fmt.Sprintf("key-%d", k)]
 		next := 0
@@ -144,6 +158,21 @@ func (l *orderLog) check(t *testing.T, keys, perKey int) {
 		}
 	}
 	t.Logf("%d keys × %d events in order; %d repeats of a last event", keys, perKey, repeats)
+	return repeats
+}
+
+// complete reports whether every key's last event has been handled
+// (check then verifies the ones before).
+func (l *orderLog) complete(keys, perKey int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range keys {
+		got := l.seqs[fmt.Sprintf("key-%d", k)]
+		if len(got) == 0 || got[len(got)-1] != perKey-1 {
+			return false
+		}
+	}
+	return true
 }
 
 func head(s []int, n int) []int {
@@ -218,7 +247,9 @@ func rebalanceScenario(t *testing.T, c rueidis.Client) {
 		t.Fatal(err)
 	}
 	log := newOrderLog()
-	lease := 600 * time.Millisecond
+	// A lease long enough that heartbeats delayed on a loaded machine stay
+	// small beside it: the bounds below are in leases, as documented.
+	lease := time.Second
 	start := func(name string) (*redstream.TopicConsumer, <-chan error) {
 		tc, err := redstream.NewTopicConsumer(c, top, "g", log.handler(name, 200*time.Microsecond), redstream.Name(name), redstream.Lease(lease), redstream.Block(100*time.Millisecond))
 		if err != nil {
@@ -230,6 +261,10 @@ func rebalanceScenario(t *testing.T, c rueidis.Client) {
 		return tc, done
 	}
 	bound := 3 * lease // documented: about the lease length, plus heartbeats
+	took := func(began time.Time) string {
+		d := time.Since(began)
+		return fmt.Sprintf("%v (%.1f leases)", d.Round(10*time.Millisecond), float64(d)/float64(lease))
+	}
 
 	a, aDone := start("a")
 	waitFor(t, bound, "a owns all 12", func() bool { return len(a.Owned()) == 12 })
@@ -246,13 +281,13 @@ func rebalanceScenario(t *testing.T, c rueidis.Client) {
 	cc, _ := start("c")
 	began := time.Now()
 	waitFor(t, bound, "1 -> 3 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, b, cc}, 12) })
-	t.Logf("balanced 4/4/4 in %v", time.Since(began).Round(10*time.Millisecond))
+	t.Logf("balanced 4/4/4 in %s", took(began))
 
 	// c dies (Close: its leases must expire): 3 -> 2.
 	cc.Close()
 	began = time.Now()
 	waitFor(t, bound+lease, "3 -> 2 balanced (c died)", func() bool { return balanced([]*redstream.TopicConsumer{a, b}, 12) })
-	t.Logf("balanced 6/6 after c died in %v", time.Since(began).Round(10*time.Millisecond))
+	t.Logf("balanced 6/6 after c died in %s", took(began))
 	// b leaves gracefully: 2 -> 1, then d joins: 1 -> 2.
 	if err := b.Shutdown(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
@@ -260,14 +295,17 @@ func rebalanceScenario(t *testing.T, c rueidis.Client) {
 	<-bDone
 	began = time.Now()
 	waitFor(t, bound, "2 -> 1 (b left)", func() bool { return len(a.Owned()) == 12 })
-	t.Logf("a took all partitions back in %v", time.Since(began).Round(10*time.Millisecond))
+	t.Logf("a took all partitions back in %s", took(began))
 	d, _ := start("d")
+	began = time.Now()
 	waitFor(t, bound, "1 -> 2 balanced", func() bool { return balanced([]*redstream.TopicConsumer{a, d}, 12) })
+	t.Logf("balanced 6/6 after d joined in %s", took(began))
 
 	<-pubDone
-	waitFor(t, 60*time.Second, "all events handled", func() bool { return log.total() >= keys*perKey && pendingAll(t, c, top) == 0 })
+	waitFor(t, 60*time.Second, "all events handled", func() bool { return log.complete(keys, perKey) && pendingAll(t, c, top) == 0 })
 	a.Shutdown(ctxT(t, 10*time.Second))
 	<-aDone
+	d.Shutdown(ctxT(t, 10*time.Second))
 	log.check(t, keys, perKey)
 }
 
@@ -416,6 +454,27 @@ func TestPublishTopicWaitKeepsInputOrder(t *testing.T) {
 	}
 }
 
+// leaseGenerations returns, per partition of topic, the generation of
+// group g's lease (0 when free), from the Inspector.
+func leaseGenerations(t *testing.T, c rueidis.Client, topic string) []int64 {
+	t.Helper()
+	info, err := redstream.NewInspector(c).Topic(ctxT(t, 10*time.Second), topic)
+	if err != nil {
+		t.Fatalf("inspect topic: %v", err)
+	}
+	var gens []int64
+	for _, p := range info.Partitions {
+		var g int64
+		for _, pg := range p.Groups {
+			if pg.Group == "g" {
+				g = pg.Generation
+			}
+		}
+		gens = append(gens, g)
+	}
+	return gens
+}
+
 // After a stall longer than the lease's validity, a consumer that gets its
 // leases back must handle its partitions again (not keep them idle).
 func TestTopicResumesAfterLeasesLapse(t *testing.T) {
@@ -426,18 +485,33 @@ func TestTopicResumesAfterLeasesLapse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The consumer stops handling two thirds of a lease after its last
+	// renewal; the server keeps the lease for a whole one. A stall that
+	// ends in between gives the consumer its leases back, same generations.
+	const lease = 3 * time.Second
 	var n atomic.Int64
 	tc, _ := redstream.NewTopicConsumer(c, top, "g", redstream.HandlerFunc(func(context.Context, *redstream.Message) error {
 		n.Add(1)
 		return nil
-	}), redstream.Lease(900*time.Millisecond), redstream.Block(50*time.Millisecond))
+	}), redstream.Lease(lease), redstream.Block(50*time.Millisecond))
 	done := make(chan error, 1)
 	go func() { done <- tc.Run(context.Background()) }()
 	defer func() { tc.Close(); <-done }()
 	waitFor(t, 10*time.Second, "owns both", func() bool { return len(tc.Owned()) == 2 })
-	srv.Signal(syscall.SIGSTOP)
-	time.Sleep(800 * time.Millisecond) // past 2/3 of the lease, short of the server's expiry
-	srv.Signal(syscall.SIGCONT)
+	before := leaseGenerations(t, c, "lapse")
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stalled := time.Now()
+	waitFor(t, lease, "the consumer to stop handling during the stall", func() bool { return len(tc.Owned()) == 0 })
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped handling %v into the stall", time.Since(stalled).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "owns both again", func() bool { return len(tc.Owned()) == 2 })
+	if after := leaseGenerations(t, c, "lapse"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("lease generations %v -> %v: the stall outlasted the server's lease, so the leases were not got back", before, after)
+	}
 	p, _ := redstream.NewPublisher(c)
 	var evs []redstream.KeyedEntry
 	for i := range 20 {
@@ -459,10 +533,13 @@ func TestTopicHandOverWaitsForSlowHandlers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const lease = 3 * time.Second
 	log := newOrderLog()
+	slow := make(chan struct{}) // the handlers run until it is closed
+	log.gate = slow
 	mk := func(name string) (*redstream.TopicConsumer, chan error) {
-		tc, _ := redstream.NewTopicConsumer(c, top, "g", log.handler(name, 2500*time.Millisecond), redstream.Name(name),
-			redstream.Lease(3*time.Second), redstream.Block(50*time.Millisecond))
+		tc, _ := redstream.NewTopicConsumer(c, top, "g", log.handler(name, 0), redstream.Name(name),
+			redstream.Lease(lease), redstream.Block(50*time.Millisecond))
 		done := make(chan error, 1)
 		go func() { done <- tc.Run(context.Background()) }()
 		t.Cleanup(func() { tc.Close() })
@@ -471,16 +548,47 @@ func TestTopicHandOverWaitsForSlowHandlers(t *testing.T) {
 	a, aDone := mk("a")
 	waitFor(t, 10*time.Second, "a owns both", func() bool { return len(a.Owned()) == 2 })
 	p, _ := redstream.NewPublisher(c)
-	publishKeyed(t, p, top, 4, 3)
-	time.Sleep(100 * time.Millisecond) // a's slow handlers are running
+	publishKeyed(t, p, top, 4, 3) // two keys on each partition
+	waitFor(t, 10*time.Second, "a's handlers running on both partitions", func() bool {
+		return log.runningOn(top.Stream(0), "a") && log.runningOn(top.Stream(1), "a")
+	})
 	b, bDone := mk("b")
 	waitFor(t, 10*time.Second, "a gives one partition up", func() bool { return len(a.Owned()) == 1 })
+	given := 1 - a.Owned()[0]
+	if !log.runningOn(top.Stream(given), "a") || len(b.Owned()) != 0 {
+		t.Fatalf("partition %d given up: a's handler running on it %v, b owns %v; want a still handling it and b waiting",
+			given, log.runningOn(top.Stream(given), "a"), b.Owned())
+	}
 	// b leaves (gracefully) before a's handler on the given-up partition
 	// finishes: a's share goes back to 2 while that partition still drains.
-	b.Shutdown(ctxT(t, 10*time.Second))
+	if err := b.Shutdown(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	<-bDone
-	waitFor(t, 30*time.Second, "all handled", func() bool { return log.total() >= 12 })
+	// Two heartbeats of a's with b gone, each seen as a renewal of a's
+	// lease on the partition past what any renewal before it could give:
+	// a second run started by the first would be handling by the second.
+	renewedAfter := func(since time.Time) func() bool {
+		return func() bool {
+			asked := time.Now()
+			info, err := redstream.NewInspector(c).Topic(ctxT(t, 5*time.Second), top.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := info.Partitions[given].Groups[0]
+			return g.Owner == "a" && asked.Add(g.LeaseLeft).After(since.Add(lease))
+		}
+	}
+	waitFor(t, 10*time.Second, "a heartbeat of a's with b gone", renewedAfter(time.Now()))
+	waitFor(t, 10*time.Second, "another heartbeat of a's", renewedAfter(time.Now()))
+	if !log.runningOn(top.Stream(given), "a") {
+		t.Fatal("a's handler on the given-up partition finished before a wanted it back")
+	}
+	close(slow)
+	waitFor(t, 30*time.Second, "all handled", func() bool { return log.complete(4, 3) })
 	a.Shutdown(ctxT(t, 10*time.Second))
 	<-aDone
-	log.check(t, 4, 3)
+	if repeats := log.check(t, 4, 3); repeats != 0 {
+		t.Fatalf("%d events handled twice: the partition ran twice", repeats)
+	}
 }
