@@ -314,13 +314,15 @@ func (c *Consumer) createGroup(ctx context.Context, stream string) error {
 
 // waitRoom waits until there is room for a read and returns how many
 // entries may be read (at most BatchSize); 0 once the consumer stops.
-// There is room when nothing is in hand, or when at least half a read's
-// worth is free: reading whenever a single handler is done would turn a
-// busy consumer's reads into one round trip per entry.
-func (c *Consumer) waitRoom() int {
+// Any idle handler is room, except while the stream has a backlog (the
+// last read came back full): then the reader waits until half a read's
+// worth is free, or nothing is in hand, since reading whenever a single
+// handler is done would turn a busy consumer's reads into a round trip
+// per entry, and the entries are there to be read anyway.
+func (c *Consumer) waitRoom(backlog bool) int {
 	for {
 		in := int(c.inHand.Load())
-		if free := c.capacity - in; free > 0 && (in == 0 || free >= c.lowWater()) {
+		if free := c.capacity - in; free > 0 && (!backlog || in == 0 || free >= c.lowWater()) {
 			return min(free, c.cfg.batch)
 		}
 		select {
@@ -353,8 +355,9 @@ func (c *Consumer) readLoop(stream string) error {
 	resume := "-"  // entries held by this consumer's name from an earlier run
 	lastSeen := "" // the highest new ID handed to a handler
 	retry := backoff.Counter{Policy: connBackoff}
+	backlog := false // the last read of new entries came back full
 	for {
-		n := c.waitRoom()
+		n := c.waitRoom(backlog)
 		if n == 0 || c.life.isStopping() {
 			break
 		}
@@ -402,8 +405,11 @@ func (c *Consumer) readLoop(stream string) error {
 		}
 		retry.Reset()
 		c.dispatch(msgs)
-		if fresh && len(msgs) > 0 {
-			lastSeen = msgs[len(msgs)-1].ID
+		if fresh {
+			backlog = len(msgs) == n
+			if len(msgs) > 0 {
+				lastSeen = msgs[len(msgs)-1].ID
+			}
 		}
 	}
 	if c.life.hard.Err() != nil || resume != "" {
@@ -532,13 +538,10 @@ func (c *Consumer) abandon(j job) {
 	c.done(len(msgs))
 }
 
-// done gives n entries' room back to the readers, waking them when that
-// makes room for a read.
+// done gives n entries' room back to the readers.
 func (c *Consumer) done(n int) {
-	in := int(c.inHand.Add(-int64(n)))
-	if in == 0 || c.capacity-in >= c.lowWater() {
-		signal(c.room)
-	}
+	c.inHand.Add(-int64(n))
+	signal(c.room)
 }
 
 // lowWater is how much room makes a read worth its round trip.
