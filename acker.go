@@ -24,6 +24,7 @@ type acker struct {
 	log      *slog.Logger
 	life     *lifecycle
 	acked    *atomic.Int64 // entries Redis confirmed
+	held     *heldSet      // an acked entry is let go once Redis confirms
 
 	mu      sync.Mutex
 	pending map[string][]string // stream -> IDs
@@ -35,10 +36,10 @@ type acker struct {
 	done    chan struct{}
 }
 
-func newAcker(client rueidis.Client, group string, cfg *consumerConfig, life *lifecycle, log *slog.Logger, acked *atomic.Int64) *acker {
+func newAcker(client rueidis.Client, group string, cfg *consumerConfig, life *lifecycle, log *slog.Logger, acked *atomic.Int64, held *heldSet) *acker {
 	return &acker{
 		client: client, group: group, interval: cfg.ackInterval, batch: cfg.ackBatch,
-		log: log, life: life, acked: acked,
+		log: log, life: life, acked: acked, held: held,
 		pending: make(map[string][]string),
 		kick:    make(chan struct{}, 1),
 		full:    make(chan struct{}, 1),
@@ -199,6 +200,7 @@ func (a *acker) flush() bool {
 			continue
 		}
 		a.acked.Add(n)
+		a.held.removeIDs(streams[i], sent[i])
 	}
 	return ok
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,5 +408,54 @@ func TestAcksThatRideWithReadsAreRetriedWhenTheyFail(t *testing.T) {
 	waitFor(t, 20*time.Second, "the failed acks sent again", func() bool { return pendingCount(t, c, stream, "g") == 0 })
 	if a := cons.Stats().Acked; a != 3000 {
 		t.Fatalf("acked %d, want 3000", a)
+	}
+}
+
+// With one handler and two streams, only one entry is in hand at a time,
+// and an idle stream's reader does not keep the other stream from being
+// read: the readers take turns.
+func TestStreamsShareTheHandlersFairly(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := dial(t, srv)
+	var running, most atomic.Int64
+	var handled sync.Map
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			old := most.Load()
+			if n <= old || most.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		handled.Store(m.Stream+" "+m.ID, true)
+		return nil
+	})
+	cons, err := redstream.NewConsumer(c, "a", "g", h, redstream.AlsoStreams("b"), redstream.Concurrency(1), redstream.Block(200*time.Millisecond), redstream.Name("w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConsumer(t, cons)
+	<-cons.Ready()
+	ids := publishN(t, c, "b", 5)
+	waitFor(t, 10*time.Second, "stream b's entries handled while stream a is idle", func() bool {
+		for _, id := range ids {
+			if _, ok := handled.Load("b " + id); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	aIDs := publishN(t, c, "a", 5)
+	waitFor(t, 10*time.Second, "stream a's entries handled while stream b is idle", func() bool {
+		for _, id := range aIDs {
+			if _, ok := handled.Load("a " + id); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d handlers ran at once with Concurrency(1)", m)
 	}
 }

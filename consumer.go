@@ -41,9 +41,14 @@ type Consumer struct {
 	retries *retryQueue
 	held    *heldSet // entries read and not yet settled, or waiting to retry
 
-	capacity int          // entries in hand at most: read, queued or running
-	inHand   atomic.Int64 //
-	room     chan struct{}
+	// Room: units in hand (reserved for a read, queued or running) up to
+	// capacity. A unit is an entry, or for a batch consumer a batch slot
+	// of BatchSize units: one batch holds its slot whatever its size.
+	capacity int
+	slot     int
+	inHand   atomic.Int64
+	rooms    []chan struct{} // one per reader: woken when room is given back
+	waiting  atomic.Int64    // readers waiting for room
 
 	readersMu sync.Mutex
 	readers   map[string]*streamReader
@@ -76,7 +81,7 @@ func NewConsumer(client rueidis.Client, stream, group string, handler Handler, o
 		return nil, fmt.Errorf("%w: BatchWait applies to batch consumers only (NewBatchConsumer)", ErrInvalidOption)
 	}
 	c.handler = handler
-	c.capacity = c.cfg.concurrency
+	c.capacity, c.slot = c.cfg.concurrency, 1
 	return c, nil
 }
 
@@ -102,7 +107,7 @@ func NewBatchConsumer(client rueidis.Client, stream, group string, h BatchHandle
 		return nil, err
 	}
 	c.batches = h
-	c.capacity = c.cfg.concurrency * c.cfg.batch
+	c.capacity, c.slot = c.cfg.concurrency*c.cfg.batch, c.cfg.batch
 	return c, nil
 }
 
@@ -132,11 +137,10 @@ func newConsumer(client rueidis.Client, stream, group string, cfg consumerConfig
 		calls:   handlerCall{group: group, metrics: cfg.metrics, maxDeliveries: cfg.maxDeliveries},
 		queue:   newWorkQueue(),
 		held:    newHeldSet(),
-		room:    make(chan struct{}, 1),
 		readers: make(map[string]*streamReader),
 		ready:   make(chan struct{}),
 	}
-	c.acker = newAcker(client, group, &c.cfg, &c.life, c.log, &c.acked)
+	c.acker = newAcker(client, group, &c.cfg, &c.life, c.log, &c.acked, c.held)
 	c.retries = newRetryQueue(c.life.stopping, c.held, c.wake)
 	return c, nil
 }
@@ -270,11 +274,15 @@ func (c *Consumer) keepAlive() *keepAlive {
 func (c *Consumer) readAll() error {
 	var readers sync.WaitGroup
 	errs := make([]error, len(c.cfg.streams))
+	c.rooms = make([]chan struct{}, len(c.cfg.streams))
+	for i := range c.rooms {
+		c.rooms[i] = make(chan struct{}, 1)
+	}
 	for i, s := range c.cfg.streams {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			if err := c.readLoop(s); err != nil {
+			if err := c.readLoop(s, c.rooms[i]); err != nil {
 				errs[i] = err
 				c.life.stop()
 			}
@@ -312,26 +320,82 @@ func (c *Consumer) createGroup(ctx context.Context, stream string) error {
 	return wrapErr("xgroup create", stream+" "+c.group, err)
 }
 
-// waitRoom waits until there is room for a read and returns how many
-// entries may be read (at most BatchSize); 0 once the consumer stops.
-// Any idle handler is room, except while the stream has a backlog (the
-// last read came back full): then the reader waits until half a read's
-// worth is free, or nothing is in hand, since reading whenever a single
-// handler is done would turn a busy consumer's reads into a round trip
-// per entry, and the entries are there to be read anyway.
-func (c *Consumer) waitRoom(backlog bool) int {
+// reserve waits until there is room for a read, takes it, and returns
+// how many entries may be read (at most BatchSize); 0 once the consumer
+// stops. What the read does not fill is given back with unreserve. Any
+// idle handler is room, but while the stream has a backlog (the last read
+// came back full) the reader waits a moment, up to AckInterval, for half
+// a read's worth: reading whenever a single handler is done would make a
+// busy consumer's reads a round trip per entry.
+func (c *Consumer) reserve(room chan struct{}, backlog bool, t *time.Timer) int {
+	patient := backlog
 	for {
-		in := int(c.inHand.Load())
-		if free := c.capacity - in; free > 0 && (!backlog || in == 0 || free >= c.lowWater()) {
-			return min(free, c.cfg.batch)
+		in := c.inHand.Load()
+		free := c.capacity - int(in)
+		if free >= c.slot && (!patient || in == 0 || free >= c.lowWater()) {
+			n := c.slot // a batch slot
+			if c.batches == nil {
+				n = min(free, c.cfg.batch)
+			}
+			if c.inHand.CompareAndSwap(in, in+int64(n)) {
+				if c.batches != nil {
+					return c.cfg.batch
+				}
+				return n
+			}
+			continue // another reader took room meanwhile
 		}
+		var timeout <-chan time.Time
+		if patient && free >= c.slot {
+			t.Reset(c.cfg.ackInterval)
+			timeout = t.C
+		}
+		c.waiting.Add(1)
 		select {
-		case <-c.room:
+		case <-room:
+		case <-timeout:
+			patient = false
 		case <-c.life.stopping:
+			c.waiting.Add(-1)
 			return 0
 		case <-c.life.hard.Done():
+			c.waiting.Add(-1)
 			return 0
 		}
+		c.waiting.Add(-1)
+		if timeout != nil && !t.Stop() {
+			select { // drain a fire that raced the other case
+			case <-t.C:
+			default:
+			}
+		}
+	}
+}
+
+// yield waits until room is given back once (or a moment passes), so
+// that a reader waiting for room gets it first.
+func (c *Consumer) yield(room chan struct{}) {
+	select { // the wake-up of our own unreserve
+	case <-room:
+	default:
+	}
+	t := time.NewTimer(c.cfg.block)
+	defer t.Stop()
+	select {
+	case <-room:
+	case <-t.C:
+	case <-c.life.stopping:
+	case <-c.life.hard.Done():
+	}
+}
+
+// unreserve gives back the room of a read of n that brought got entries.
+func (c *Consumer) unreserve(n, got int) {
+	switch {
+	case c.batches == nil && got < n:
+		c.done(n - got)
+	case c.batches != nil && got == 0:
+		c.done(c.slot)
 	}
 }
 
@@ -339,7 +403,7 @@ func (c *Consumer) waitRoom(backlog bool) int {
 // entries this consumer already holds in the group, then reads new ones;
 // due retries and claims of idle entries take their turns between reads.
 // It returns an error only for what retrying cannot fix.
-func (c *Consumer) readLoop(stream string) error {
+func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 	log := c.log.With("stream", stream)
 	rd := newStreamReader(c.client, stream, c.group, c.cfg.name, c.life.stopping, c.life.readCtx, c.life.hard)
 	c.readersMu.Lock()
@@ -356,9 +420,15 @@ func (c *Consumer) readLoop(stream string) error {
 	lastSeen := "" // the highest new ID handed to a handler
 	retry := backoff.Counter{Policy: connBackoff}
 	backlog := false // the last read of new entries came back full
+	patience := time.NewTimer(time.Hour)
+	patience.Stop()
 	for {
-		n := c.waitRoom(backlog)
-		if n == 0 || c.life.isStopping() {
+		n := c.reserve(room, backlog, patience)
+		if n == 0 {
+			break
+		}
+		if c.life.isStopping() {
+			c.unreserve(n, 0)
 			break
 		}
 		var msgs []*Message
@@ -383,6 +453,7 @@ func (c *Consumer) readLoop(stream string) error {
 			msgs, err = c.readNew(rd, n, claims.blockFor(c.cfg.block))
 			fresh = true
 		}
+		c.unreserve(n, len(msgs))
 		if err != nil {
 			if c.life.readCtx.Err() != nil {
 				break // stopping
@@ -409,6 +480,10 @@ func (c *Consumer) readLoop(stream string) error {
 			backlog = len(msgs) == n
 			if len(msgs) > 0 {
 				lastSeen = msgs[len(msgs)-1].ID
+			} else if c.waiting.Load() > 0 {
+				// An idle stream's read held room another stream's reader
+				// waits for: let it have the room before reading again.
+				c.yield(room)
 			}
 		}
 	}
@@ -453,8 +528,9 @@ func (c *Consumer) readWithAcks(rd *streamReader, n int, block time.Duration) ([
 			c.log.Error("redstream: acknowledging entries failed; will retry", "stream", rd.stream, "err", ackErr)
 		}
 		c.acker.putBack(rd.stream, acks)
-	} else {
+	} else if len(acks) > 0 {
 		c.acked.Add(acked)
+		c.held.removeIDs(rd.stream, acks)
 	}
 	return msgs, err
 }
@@ -483,6 +559,12 @@ func (c *Consumer) handleDeliveredAtStop(stream, lastSeen string) {
 		if last == "" {
 			return
 		}
+		// Handled beyond the room: the stop is the last chance.
+		if c.batches == nil {
+			c.inHand.Add(int64(len(msgs)))
+		} else {
+			c.inHand.Add(int64(c.slot * ((len(msgs) + c.cfg.batch - 1) / c.cfg.batch)))
+		}
 		c.dispatch(msgs)
 		from = nextID(last)
 	}
@@ -495,7 +577,6 @@ func (c *Consumer) dispatch(msgs []*Message) {
 		return
 	}
 	c.held.addAll(msgs) // before a handler starts: no claim may race it
-	c.inHand.Add(int64(len(msgs)))
 	if c.batches == nil {
 		c.queue.pushMessages(msgs)
 		return
@@ -535,13 +616,19 @@ func (c *Consumer) abandon(j job) {
 	for _, m := range msgs {
 		c.held.remove(m)
 	}
-	c.done(len(msgs))
+	if j.batch != nil {
+		c.done(c.slot)
+	} else {
+		c.done(1)
+	}
 }
 
-// done gives n entries' room back to the readers.
+// done gives n units of room back to the readers.
 func (c *Consumer) done(n int) {
 	c.inHand.Add(-int64(n))
-	signal(c.room)
+	for _, room := range c.rooms {
+		signal(room)
+	}
 }
 
 // lowWater is how much room makes a read worth its round trip.
@@ -560,7 +647,7 @@ func (c *Consumer) handleOne(m *Message) {
 }
 
 func (c *Consumer) handleBatch(msgs []*Message) {
-	defer c.done(len(msgs))
+	defer c.done(c.slot)
 	run := make([]*Message, 0, len(msgs))
 	for _, m := range msgs {
 		if cause := c.calls.overDelivered(m); cause != nil {
@@ -594,7 +681,8 @@ func (c *Consumer) deadLetterNow(m *Message, cause error) {
 func (c *Consumer) settle(m *Message, err error, took time.Duration) {
 	outcome := c.calls.outcome(m, err)
 	if outcome == OutcomeAck {
-		c.held.remove(m)
+		// Still held until Redis confirms the ack (see acker): a look at
+		// the pending list meanwhile must not take it for unhandled.
 		c.handled.Add(1)
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeAck, took)
 		c.acker.add(m.Stream, m.ID)

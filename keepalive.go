@@ -54,6 +54,16 @@ func (h *heldSet) removeID(stream, id string) {
 	h.mu.Unlock()
 }
 
+// removeIDs lets go of ids of stream under one lock.
+func (h *heldSet) removeIDs(stream string, ids []string) {
+	h.mu.Lock()
+	m := h.m[stream]
+	for _, id := range ids {
+		delete(m, id)
+	}
+	h.mu.Unlock()
+}
+
 func (h *heldSet) has(stream, id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -75,8 +75,15 @@ func (q *workQueue) pop() (job, bool) {
 	j := q.jobs[q.head]
 	q.jobs[q.head] = job{}
 	q.head++
-	if q.head == len(q.jobs) { // empty: reuse the array from the start
+	switch {
+	case q.head == len(q.jobs): // empty: reuse the array from the start
 		q.jobs, q.head = q.jobs[:0], 0
+	case q.head >= 1024 && 2*q.head >= len(q.jobs):
+		// Never empty, the queue would grow for ever: move the waiting
+		// jobs to the front.
+		n := copy(q.jobs, q.jobs[q.head:])
+		clear(q.jobs[n:])
+		q.jobs, q.head = q.jobs[:n], 0
 	}
 	more := q.head < len(q.jobs) && q.wakeOne()
 	q.mu.Unlock()
