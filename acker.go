@@ -26,6 +26,10 @@ type acker struct {
 	acked    *atomic.Int64 // entries Redis confirmed
 	held     *heldSet      // an acked entry is let go once Redis confirms
 
+	// failing is set while XACKs fail: readers then leave the acks to the
+	// acker's backoff instead of sending them with every read.
+	failing atomic.Bool
+
 	mu      sync.Mutex
 	pending map[string][]string // stream -> IDs
 	count   int
@@ -137,8 +141,10 @@ func (a *acker) loop() {
 		}
 		if a.flush() {
 			retry.Reset()
+			a.failing.Store(false)
 			continue
 		}
+		a.failing.Store(true)
 		if !a.life.wait(retry.Next()) {
 			// Closed: a last try in final.
 			<-a.closing

@@ -69,14 +69,34 @@ func (e *MessageErrors) Error() string {
 }
 
 // failureOf returns why m failed in a batch whose handler returned err, or
-// nil when it succeeded.
+// nil when it succeeded. A *MessageErrors, possibly wrapped, fails only
+// the entries it names; joined with other errors (errors.Join) it fails
+// the rest of the batch with the whole error.
 func failureOf(err error, m *Message) error {
 	if err == nil {
 		return nil
 	}
-	var be *MessageErrors
-	if errors.As(err, &be) {
-		return be.Failed[m.ID]
+	var me *MessageErrors
+	if !errors.As(err, &me) {
+		return err
 	}
-	return err
+	if e, ok := me.Failed[m.ID]; ok {
+		return e
+	}
+	if joined(err) {
+		return err
+	}
+	return nil
+}
+
+// joined reports whether err, along its chain of single wraps, joins
+// several errors.
+func joined(err error) bool {
+	for err != nil {
+		if _, ok := err.(interface{ Unwrap() []error }); ok {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }

@@ -519,9 +519,16 @@ func (c *Consumer) readNew(rd *streamReader, n int, block time.Duration) ([]*Mes
 }
 
 func (c *Consumer) readWithAcks(rd *streamReader, n int, block time.Duration) ([]*Message, error) {
-	acks := c.acker.take(rd.stream)
+	var acks []string
+	if !c.acker.failing.Load() { // while XACKs fail, the acker alone retries them, with backoff
+		acks = c.acker.take(rd.stream)
+	}
+	if c.waiting.Load() > 0 {
+		block = 0 // another reader waits for the room this read holds: do not sit on it
+	}
 	msgs, acked, ackErr, err := rd.read(n, block, acks)
 	if ackErr != nil {
+		c.acker.failing.Store(true)
 		// A read canceled by a stop takes its acks with it: they go with
 		// the acker's last flush, and are no failure worth a word.
 		if c.life.readCtx.Err() == nil {

@@ -1,6 +1,7 @@
 package redstream
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -85,19 +86,22 @@ func (h *heldSet) byStream() map[string][]string {
 
 // keepAliveScript refreshes the idle time of the entries this consumer
 // still owns, without counting a delivery (XCLAIM JUSTID), and returns
-// those it no longer owns. Checking the owner first keeps it from taking
-// back an entry another consumer has claimed meanwhile.
+// {lost, gone}: those another consumer owns now, and those no longer
+// pending at all (acknowledged meanwhile). Checking the owner first keeps
+// it from taking back an entry another consumer has claimed.
 var keepAliveScript = rueidis.NewLuaScript(`
-local lost = {}
+local lost, gone = {}, {}
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #p == 1 and p[1][2] == ARGV[2] then
+  if #p == 0 then
+    gone[#gone + 1] = ARGV[i]
+  elseif p[1][2] == ARGV[2] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
   else
     lost[#lost + 1] = ARGV[i]
   end
 end
-return lost
+return {lost, gone}
 `)
 
 // keepAlive refreshes the held entries every third of ClaimMinIdle, so a
@@ -151,13 +155,21 @@ func (k *keepAlive) refresh() {
 			n := min(len(ids), 256)
 			args := append([]string{k.group, k.name}, ids[:n]...)
 			ids = ids[n:]
-			lost, err := keepAliveScript.Exec(k.life.hard, k.client, []string{stream}, args).AsStrSlice()
+			res, err := keepAliveScript.Exec(k.life.hard, k.client, []string{stream}, args).ToArray()
+			if err == nil && len(res) != 2 {
+				err = errors.New("unexpected reply")
+			}
 			if err != nil {
 				if k.life.hard.Err() == nil {
 					k.log.Error("redstream: keeping held entries alive failed", "stream", stream, "err", err)
 				}
 				continue
 			}
+			lost, _ := res[0].AsStrSlice()
+			gone, _ := res[1].AsStrSlice()
+			// Acknowledged meanwhile (its ack confirmed just now, or by
+			// someone else): nothing to keep alive or to warn about.
+			k.held.removeIDs(stream, gone)
 			for _, id := range lost {
 				k.log.Warn("redstream: an entry this consumer was handling was taken over by another consumer", "stream", stream, "id", id)
 				k.held.removeID(stream, id)

@@ -171,8 +171,8 @@ func StartID(id string) Option {
 
 // AckInterval sets the longest an acknowledgement waits to be sent with
 // others (default DefaultAckInterval).
-func AckInterval(d time.Duration) Option {
-	return option(func(c *consumerConfig) error {
+func AckInterval(d time.Duration) ConsumerOption {
+	return consumerOnly(func(c *consumerConfig) error {
 		if d <= 0 || d > time.Second {
 			return fmt.Errorf("%w: AckInterval must be in (0, 1s], got %v", ErrInvalidOption, d)
 		}
@@ -183,8 +183,8 @@ func AckInterval(d time.Duration) Option {
 
 // AckBatch sets the most entry IDs acknowledged by one XACK (default
 // DefaultAckBatch).
-func AckBatch(n int) Option {
-	return option(func(c *consumerConfig) error {
+func AckBatch(n int) ConsumerOption {
+	return consumerOnly(func(c *consumerConfig) error {
 		if n < 1 {
 			return fmt.Errorf("%w: AckBatch must be at least 1, got %d", ErrInvalidOption, n)
 		}

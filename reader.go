@@ -72,7 +72,8 @@ func (r *streamReader) reset() {
 }
 
 // read acknowledges acks (IDs of this stream, if any) and reads up to n
-// new entries, blocking at most block, in one round trip. It returns the
+// new entries, blocking at most block (not at all when block is 0), in
+// one round trip. It returns the
 // entries, how many acks Redis confirmed, and the XACK's error (the acks
 // are then to be sent again) apart from the read's.
 func (r *streamReader) read(n int, block time.Duration, acks []string) (msgs []*Message, acked int64, ackErr, err error) {
@@ -96,9 +97,12 @@ func (r *streamReader) read(n int, block time.Duration, acks []string) (msgs []*
 			ackErr = wrapErr("xack", r.stream+" "+r.group, ackErr)
 		}
 		reply, err = res[1].ToMessage()
+	} else if block <= 0 {
+		read := r.dc.B().Xreadgroup().Group(r.group, r.name).Count(int64(n)).Streams().Key(r.stream).Id(">").Build()
+		reply, err = r.dc.Do(ctx, read).ToMessage()
 	} else {
 		read := r.dc.B().Xreadgroup().Group(r.group, r.name).Count(int64(n)).
-			Block(block.Milliseconds()).Streams().Key(r.stream).Id(">").Build()
+			Block(max(block.Milliseconds(), 1)).Streams().Key(r.stream).Id(">").Build()
 		reply, err = r.dc.Do(ctx, read).ToMessage()
 	}
 	if err == nil {

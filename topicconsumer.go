@@ -970,8 +970,13 @@ func (g *ackGroup) ack(ctx context.Context, id string) error {
 		g.next = b
 	}
 	b.ids = append(b.ids, id)
-	for {
+	for woken := false; ; woken = true {
 		if b.taken {
+			// Had it the turn, it must pass it on, or the next group's
+			// waiters would sleep until their context ends.
+			if woken && g.next != nil && !g.sending {
+				signal(g.turn)
+			}
 			g.mu.Unlock()
 			select {
 			case <-b.done:
