@@ -457,3 +457,33 @@ func TestStreamsShareTheHandlersFairly(t *testing.T) {
 		t.Fatalf("%d handlers ran at once with Concurrency(1)", m)
 	}
 }
+
+// A consumer reads no more entries than it has idle handlers for: the
+// rest stay with the group for other consumers.
+func TestConsumerHoldsNoMoreEntriesThanHandlers(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	publishN(t, c, stream, 20)
+	release := make(chan struct{})
+	defer close(release)
+	var running atomic.Int64
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		running.Add(1)
+		<-release
+		return nil
+	})
+	cons, err := redstream.NewConsumer(c, stream, "g", h, redstream.StartID("0"), redstream.Concurrency(3), redstream.Name("w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConsumer(t, cons)
+	waitFor(t, 10*time.Second, "3 handlers running", func() bool { return running.Load() == 3 })
+	// Watch a while: a reader that reads beyond its idle handlers does so
+	// at once; one that does not never will.
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n := pendingCount(t, c, stream, "g"); n > 3 {
+			t.Fatalf("%d entries delivered to a consumer with 3 busy handlers", n)
+		}
+	}
+}
