@@ -77,6 +77,25 @@ func (a *acker) add(stream, id string) {
 	}
 }
 
+// addAll queues the acknowledgements of ids in stream under one lock.
+func (a *acker) addAll(stream string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	a.mu.Lock()
+	before := a.count
+	a.pending[stream] = append(a.pending[stream], ids...)
+	a.count += len(ids)
+	n := a.count
+	a.mu.Unlock()
+	if before == 0 {
+		signal(a.kick)
+	}
+	if before < a.batch && n >= a.batch {
+		signal(a.full)
+	}
+}
+
 // take removes and returns up to AckBatch IDs waiting for stream, for the
 // caller to send. It gives back (putBack) those whose XACK failed.
 func (a *acker) take(stream string) []string {

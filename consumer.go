@@ -669,9 +669,17 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 	c.inFlight.Add(int64(len(run)))
 	took, err := c.calls.batch(c.life.handlers, c.batches, run)
 	c.inFlight.Add(-int64(len(run)))
+	acks := make([]string, 0, len(run))
 	for _, m := range run {
-		c.settle(m, failureOf(err, m), took)
+		if f := failureOf(err, m); f != nil {
+			c.settle(m, f, took)
+			continue
+		}
+		c.handled.Add(1)
+		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeAck, took)
+		acks = append(acks, m.ID)
 	}
+	c.acker.addAll(run[0].Stream, acks) // held until confirmed, as in settle
 }
 
 // deadLetterNow dead-letters an entry delivered more often than allowed

@@ -171,7 +171,7 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&stream, "stream", "", "the stream to read (required)")
 	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
-	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many entries are read and printed at once")
+	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once")
 	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
@@ -245,7 +245,17 @@ func appendJSONLine(b []byte, m *redstream.Message) []byte {
 	return b
 }
 
+// appendJSON appends s as a JSON string, exactly as encoding/json writes
+// it: plain printable ASCII is copied as it is, anything else goes
+// through json.Marshal.
 func appendJSON(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -247,3 +247,13 @@ func TestJSONLineAndTextLine(t *testing.T) {
 		t.Errorf("textLine = %q, want %q", got, want)
 	}
 }
+
+// appendJSON's fast path writes what encoding/json writes.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain text 123", `q"uote`, `back\slash`, "<&>", "tab\there", "\x00\x1f\x7f", "héllo", "\u2028", "\xff\xfe", "~!@#$%^*()_+{}|:?"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSON(nil, s); string(got) != string(want) {
+			t.Errorf("appendJSON(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
