@@ -174,7 +174,8 @@ func TestAckerFlushAcks(t *testing.T) {
 // Catches: a failed XACK whose IDs are dropped instead of kept waiting
 // (handled entries delivered again, or never acked), their entries let go
 // before Redis confirmed, and IDs that are not sent again once Redis
-// accepts them; in flush and in the sending loop.
+// accepts them; in flush and in the sending loop, which also says it is
+// failing (so readers stop carrying acks) and stops saying so once sent.
 func TestAckerFailedXackKeepsIDsUntilSent(t *testing.T) {
 	t.Run("flush", func(t *testing.T) {
 		_, c := partsServer(t)
@@ -228,6 +229,8 @@ func TestAckerFailedXackKeepsIDsUntilSent(t *testing.T) {
 		eventually(t, 10*time.Second, "a refused XACK", func() bool {
 			return strings.Contains(a.logs.String(), "acknowledging entries failed")
 		})
+		// Readers see it and leave the acks to the loop's backoff.
+		eventually(t, 10*time.Second, "failing set", a.failing.Load)
 		if p := pendingOf(t, c, "s", "g"); len(p) != 3 {
 			t.Fatalf("pending = %v, want all 3 while XACK is refused", p)
 		}
@@ -237,6 +240,7 @@ func TestAckerFailedXackKeepsIDsUntilSent(t *testing.T) {
 		})
 		// Counted once the reply is read, a moment after Redis acked.
 		eventually(t, 10*time.Second, "3 acks counted", func() bool { return a.acked.Load() == 3 })
+		eventually(t, 10*time.Second, "failing cleared", func() bool { return !a.failing.Load() })
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,10 @@ type streamReader struct {
 	dc       rueidis.DedicatedClient
 	cancel   func()
 	id       atomic.Int64 // the connection's CLIENT ID; 0 when unknown
+	// node is the cluster node the connection is on: a CLIENT ID means
+	// something only there, and the cluster client would send CLIENT
+	// UNBLOCK (a command without a key) to any node.
+	node atomic.Pointer[rueidis.Client]
 
 	exited chan struct{}
 }
@@ -61,6 +66,31 @@ func (r *streamReader) connect() {
 	if id, err := r.dc.Do(r.ctx, r.dc.B().ClientId().Build()).AsInt64(); err == nil {
 		r.id.Store(id)
 	}
+	if r.client.Mode() == rueidis.ClientModeCluster {
+		r.node.Store(nil)
+		if n := r.nodeOfConnection(); n != nil {
+			r.node.Store(n)
+		} else {
+			r.id.Store(0) // no way to unblock it: stopping cancels the read instead
+		}
+	}
+}
+
+// nodeOfConnection finds the node the dedicated connection is on, from
+// the address CLIENT INFO says it reached (Redis 6.2+).
+func (r *streamReader) nodeOfConnection() *rueidis.Client {
+	info, err := r.dc.Do(r.ctx, r.dc.B().ClientInfo().Build()).ToString()
+	if err != nil {
+		return nil
+	}
+	for _, f := range strings.Fields(info) {
+		if addr, ok := strings.CutPrefix(f, "laddr="); ok {
+			if n, ok := r.client.Nodes()[addr]; ok {
+				return &n
+			}
+		}
+	}
+	return nil
 }
 
 func (r *streamReader) reset() {
@@ -125,7 +155,11 @@ func (r *streamReader) read(n int, block time.Duration, acks []string) (msgs []*
 func (r *streamReader) unblock() {
 	if id := r.id.Load(); id != 0 {
 		ctx, cancel := context.WithTimeout(r.hard, time.Second)
-		_ = r.client.Do(ctx, r.client.B().ClientUnblock().ClientId(id).Build()).Error()
+		c := r.client
+		if n := r.node.Load(); n != nil {
+			c = *n
+		}
+		_ = c.Do(ctx, c.B().ClientUnblock().ClientId(id).Build()).Error()
 		cancel()
 	}
 }
