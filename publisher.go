@@ -14,16 +14,17 @@ import (
 const batchChunk = 1024
 
 // Publisher appends entries to streams with XADD. It is safe for
-// concurrent use: calls from many goroutines are pipelined together on
-// the client's shared connection, so they share round trips instead of
-// waiting for one each. A Publisher holds no resources of its own; it does
-// not close the client.
+// concurrent use: Publish calls from many goroutines are sent together,
+// many in one pipeline, so they share round trips instead of waiting for
+// one each (see Publish). A Publisher holds no resources of its own; it
+// does not close the client.
 type Publisher struct {
 	client  rueidis.Client
 	maxLen  int64
 	maxAge  time.Duration
 	now     func() time.Time
 	metrics Metrics
+	out     *coalescer // Publish's sends
 }
 
 // PublisherOption configures a Publisher.
@@ -78,7 +79,7 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}}
+	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}, out: newCoalescer(client)}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -95,12 +96,23 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // It returns an error matching ErrNoFields for an empty entry,
 // ErrNotStream when the key holds another type, and ErrUnreachable when
 // the server cannot be reached; ctx bounds the wait.
+//
+// Concurrent calls are coalesced: a call that finds no other being sent
+// is sent at once; calls made while one is in flight wait for it to end
+// and then go to Redis together in one pipeline, each with its own ID or
+// error. So a lone call never waits for company, and under load one round
+// trip carries all that arrived during the last. At most 1024 calls wait
+// for the next send; more block until there is room. If ctx ends while
+// the entry waits to be sent, it is never sent, and Publish returns ctx's
+// error. If ctx ends after the entry was sent, Publish returns ctx's
+// error too, but the entry may have been written, as with any command
+// whose reply is not awaited.
 func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
 	cmd, err := p.xadd(stream, fields)
 	if err != nil {
 		return "", err
 	}
-	id, err := p.client.Do(ctx, cmd).ToString()
+	id, err := p.out.send(ctx, cmd)
 	if err != nil {
 		err = wrapErr("xadd", stream, err)
 		p.metrics.Published(stream, 1, err)
