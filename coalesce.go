@@ -149,7 +149,9 @@ func (c *coalescer) flush(q *batch) {
 	for ; q != nil; q = c.take() {
 		if q.ngone == 0 {
 			// DoMulti returns one result per command, in the commands'
-			// order, also on a cluster where it splits them by slot.
+			// order; a cluster client would split them by slot and put
+			// the results back in order, but there a coalescer serves one
+			// slot (see Publisher.coalescer).
 			q.results = c.client.DoMulti(context.Background(), q.cmds...)
 		} else {
 			q.results, scratch = c.sendSome(q, scratch)

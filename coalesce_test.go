@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redstream-go/redstream/internal/keyslot"
+	"github.com/redstream-go/redstream/internal/redisproc"
 	"github.com/redstream-go/redstream/redstreamtest"
 )
 
@@ -495,5 +497,63 @@ func TestConcurrentPublishesKeepMaxLen(t *testing.T) {
 	}
 	if n, _ := srv.Do(t, "XLEN", "s").AsInt64(); n < 1000 || n > 1200 {
 		t.Fatalf("XLEN = %d after 6400 coalesced publishes with MaxLen(1000), want about 1000", n)
+	}
+}
+
+// On a cluster, concurrent calls to streams on different masters each get
+// their own ID, a send carries one slot's calls, and a send held up on one
+// slot does not hold up calls for another.
+func TestConcurrentPublishesOnACluster(t *testing.T) {
+	cl, err := redisproc.StartCluster(t.TempDir(), 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Kill)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := Dial(ctx, cl.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var streams []string // one in each third of the slots, on each master
+	for i := 0; len(streams) < 3; i++ {
+		s := fmt.Sprintf("{orders-%d}", i)
+		if int(keyslot.Of(s))*3/keyslot.Slots == len(streams) {
+			streams = append(streams, s)
+		}
+	}
+	cc := &countingClient{Client: c}
+	p, _ := NewPublisher(cc)
+	publishConcurrently(t, p, c, streams, 50)
+	_, multis := cc.sends()
+	if len(multis) == 0 {
+		t.Fatal("no call was coalesced")
+	}
+	for _, m := range multis {
+		for _, k := range m {
+			if k != m[0] {
+				t.Fatalf("one DoMulti carried calls for %s and %s", m[0], k)
+			}
+		}
+	}
+
+	g := newGate(t)
+	held := &countingClient{Client: c, hold: func(_ bool, keys []string) {
+		if keys[0] == streams[0] {
+			g.wait()
+		}
+	}}
+	p, _ = NewPublisher(held)
+	slow := publishAsync(ctx, p, streams[0], "slow")
+	eventually(t, "the call to the slow slot in flight", func() bool { return held.do.Load() == 1 })
+	other, cancelOther := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelOther()
+	if _, err := p.Publish(other, streams[1], Fields("who", "other")); err != nil {
+		t.Fatalf("a call for another master waited for the held one: %v", err)
+	}
+	g.open()
+	if err := within(t, "the held call", slow); err != nil {
+		t.Fatal(err)
 	}
 }

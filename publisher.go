@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -24,7 +25,12 @@ type Publisher struct {
 	maxAge  time.Duration
 	now     func() time.Time
 	metrics Metrics
-	out     *coalescer // Publish's sends
+
+	// Publish's sends go through one coalescer, or on a cluster through
+	// one per hash slot (uint16 -> *coalescer), so that a slow or failing
+	// master holds up only publishes to its own slots.
+	out   *coalescer
+	slots sync.Map
 }
 
 // PublisherOption configures a Publisher.
@@ -79,7 +85,10 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}, out: newCoalescer(client)}
+	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}}
+	if client.Mode() != rueidis.ClientModeCluster {
+		p.out = newCoalescer(client)
+	}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -106,13 +115,14 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // the entry waits to be sent, it is never sent, and Publish returns ctx's
 // error. If ctx ends after the entry was sent, Publish returns ctx's
 // error too, but the entry may have been written, as with any command
-// whose reply is not awaited.
+// whose reply is not awaited. On Redis Cluster calls are coalesced per
+// hash slot, so a slow master delays only entries for its own slots.
 func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
 	cmd, err := p.xadd(stream, fields)
 	if err != nil {
 		return "", err
 	}
-	id, err := p.out.send(ctx, cmd)
+	id, err := p.coalescer(cmd).send(ctx, cmd)
 	if err != nil {
 		err = wrapErr("xadd", stream, err)
 		p.metrics.Published(stream, 1, err)
@@ -120,6 +130,18 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	}
 	p.metrics.Published(stream, 1, nil)
 	return id, nil
+}
+
+// coalescer returns the coalescer that sends cmd.
+func (p *Publisher) coalescer(cmd rueidis.Completed) *coalescer {
+	if p.out != nil {
+		return p.out
+	}
+	c, ok := p.slots.Load(cmd.Slot())
+	if !ok {
+		c, _ = p.slots.LoadOrStore(cmd.Slot(), newCoalescer(p.client))
+	}
+	return c.(*coalescer)
 }
 
 // Entry is one entry for PublishBatch.
