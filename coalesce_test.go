@@ -295,7 +295,13 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 	ctxA, cancelA := context.WithCancel(context.Background())
 	a := publishAsync(ctxA, p, "s", "A")
 	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
-	b := publishAsync(context.Background(), p, "s", "B") // after A in the queue
+	var idB string
+	b := make(chan error, 1)
+	go func() { // queued after A
+		var err error
+		idB, err = p.Publish(context.Background(), "s", Fields("who", "B"))
+		b <- err
+	}()
 	eventually(t, "B queued", func() bool { return queued(p.out) == 2 })
 
 	cancelA()
@@ -312,12 +318,16 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 	if _, multis := cc.sends(); len(multis) != 1 || len(multis[0]) != 1 {
 		t.Fatalf("DoMulti calls %v, want one with B's command only", multis)
 	}
+	who := whoByID(t, srv.Client(t), "s")
 	got := map[string]bool{}
-	for _, w := range whoByID(t, srv.Client(t), "s") {
+	for _, w := range who {
 		got[w] = true
 	}
 	if len(got) != 2 || !got["first"] || !got["B"] {
 		t.Fatalf("stream holds %v, want first and B, not the cancelled A", got)
+	}
+	if who[idB] != "B" {
+		t.Fatalf("B got ID %q, which holds %q", idB, who[idB])
 	}
 	if ok, fail := m.counts("s"); ok != 2 || fail != 1 {
 		t.Fatalf("metrics: %d published, %d failed; want 2, 1", ok, fail)
