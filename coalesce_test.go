@@ -81,12 +81,39 @@ func newGate(t *testing.T) *gate {
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 func (g *gate) wait() { <-g.ch }
 
-// holdFirstDo returns a hold that keeps the first Do's reply until g opens.
-func holdFirstDo(g *gate) func(bool, []string) {
-	var held atomic.Bool
+// holdAlone returns a hold that keeps the replies of the first
+// coalesceAlone Do calls until g opens: the calls sent at once, alone.
+func holdAlone(g *gate) func(bool, []string) {
+	var held atomic.Int64
 	return func(multi bool, _ []string) {
-		if !multi && held.CompareAndSwap(false, true) {
+		if !multi && held.Add(1) <= coalesceAlone {
 			g.wait()
+		}
+	}
+}
+
+// occupy makes as many calls as may be in flight before calls queue, each
+// of which must be sent at once although the others are in flight, and
+// returns their results. With holdAlone they stay in flight until the gate
+// opens, so that further calls queue.
+func occupy(t *testing.T, p *Publisher, cc *countingClient, stream string) []<-chan error {
+	t.Helper()
+	var calls []<-chan error
+	for i := range p.out.alone {
+		calls = append(calls, publishAsync(context.Background(), p, stream, "first"+strconv.Itoa(i)))
+		eventually(t, fmt.Sprintf("call %d sent at once", i), func() bool { return cc.do.Load() == int64(i+1) })
+	}
+	if n := queued(p.out); n != 0 {
+		t.Fatalf("%d calls queued while fewer than %d were in flight", n, p.out.alone)
+	}
+	return calls
+}
+
+func waitAll(t *testing.T, calls []<-chan error) {
+	t.Helper()
+	for i, c := range calls {
+		if err := within(t, "call "+strconv.Itoa(i), c); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -213,7 +240,7 @@ func TestPublishAloneIsSentAtOnce(t *testing.T) {
 		if got := doCtxs[i].Value(callKey{}); got != i {
 			t.Fatalf("call %d was sent on another ctx (value %v): not by its caller", i, got)
 		}
-		if p.out.busy || queued(p.out) != 0 {
+		if p.out.sending != 0 || p.out.flushing || queued(p.out) != 0 {
 			t.Fatalf("after call %d the publisher is not idle", i)
 		}
 		if who := whoByID(t, srv.Client(t), "s"); who[id] != strconv.Itoa(i) {
@@ -222,17 +249,16 @@ func TestPublishAloneIsSentAtOnce(t *testing.T) {
 	}
 }
 
-// Calls made while one is in flight wait and then go together in one
-// DoMulti, each with its own ID; a WRONGTYPE reply to one of them fails that
-// call only.
+// Calls made while the most are in flight wait and then go together in
+// one DoMulti, each with its own ID; a WRONGTYPE reply to one of them
+// fails that call only.
 func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 	g := newGate(t)
 	m := &publishMetrics{}
-	p, cc, srv := countingPublisher(t, holdFirstDo(g), WithPublishMetrics(m))
+	p, cc, srv := countingPublisher(t, holdAlone(g), WithPublishMetrics(m))
 	srv.Do(t, "SET", "bad", "not a stream")
 	ctx := context.Background()
-	first := publishAsync(ctx, p, "s", "first")
-	eventually(t, "the first call in flight", func() bool { return cc.do.Load() == 1 })
+	first := occupy(t, p, cc, "s")
 
 	const n, bad = 20, 7
 	ids, errs := make([]string, n), make([]error, n)
@@ -245,21 +271,19 @@ func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 		wg.Go(func() { ids[i], errs[i] = p.Publish(ctx, stream, Fields("who", strconv.Itoa(i))) })
 	}
 	eventually(t, "20 calls queued", func() bool { return queued(p.out) == n })
-	if d, mu := cc.do.Load(), cc.doMulti.Load(); d != 1 || mu != 0 {
-		t.Fatalf("while one call was in flight: %d Do, %d DoMulti; want the others to wait", d, mu)
+	if d, mu := cc.do.Load(), cc.doMulti.Load(); d != coalesceAlone || mu != 0 {
+		t.Fatalf("while %d calls were in flight: %d Do, %d DoMulti; want the others to wait", coalesceAlone, d, mu)
 	}
 	g.open()
 	wg.Wait()
-	if err := within(t, "first call", first); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, first)
 
 	if _, multis := cc.sends(); len(multis) != 1 || len(multis[0]) != n {
 		t.Fatalf("DoMulti calls %v, want one with all %d queued calls", multis, n)
 	}
 	who := whoByID(t, srv.Client(t), "s")
-	if len(who) != n { // first and the 19 good ones
-		t.Fatalf("stream holds %d entries, want %d", len(who), n)
+	if len(who) != coalesceAlone+n-1 {
+		t.Fatalf("stream holds %d entries, want %d", len(who), coalesceAlone+n-1)
 	}
 	for i := range n {
 		if i == bad {
@@ -276,22 +300,21 @@ func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 			t.Fatalf("call %d got ID %s, which holds the entry of call %q", i, ids[i], who[ids[i]])
 		}
 	}
-	if ok, fail := m.counts("s"); ok != n || fail != 0 {
-		t.Fatalf("metrics for s: %d published, %d failed; want %d, 0", ok, fail, n)
+	if ok, fail := m.counts("s"); ok != coalesceAlone+n-1 || fail != 0 {
+		t.Fatalf("metrics for s: %d published, %d failed; want %d, 0", ok, fail, coalesceAlone+n-1)
 	}
 	if ok, fail := m.counts("bad"); ok != 0 || fail != 1 {
 		t.Fatalf("metrics for bad: %d published, %d failed; want 0, 1", ok, fail)
 	}
 }
 
-// A call whose ctx ends while it waits for the send in flight returns at
+// A call whose ctx ends while it waits for the sends in flight returns at
 // once with ctx's error, and its entry is never sent.
 func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 	g := newGate(t)
 	m := &publishMetrics{}
-	p, cc, srv := countingPublisher(t, holdFirstDo(g), WithPublishMetrics(m))
-	first := publishAsync(context.Background(), p, "s", "first")
-	eventually(t, "the first call in flight", func() bool { return cc.do.Load() == 1 })
+	p, cc, srv := countingPublisher(t, holdAlone(g), WithPublishMetrics(m))
+	first := occupy(t, p, cc, "s")
 	ctxA, cancelA := context.WithCancel(context.Background())
 	a := publishAsync(ctxA, p, "s", "A")
 	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
@@ -309,9 +332,7 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 		t.Fatalf("cancelled call: error %v, want context.Canceled", err)
 	}
 	g.open()
-	if err := within(t, "first call", first); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, first)
 	if err := within(t, "call B", b); err != nil {
 		t.Fatal(err)
 	}
@@ -323,14 +344,14 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 	for _, w := range who {
 		got[w] = true
 	}
-	if len(got) != 2 || !got["first"] || !got["B"] {
-		t.Fatalf("stream holds %v, want first and B, not the cancelled A", got)
+	if len(got) != coalesceAlone+1 || got["A"] || !got["B"] {
+		t.Fatalf("stream holds %v, want the first calls and B, not the cancelled A", got)
 	}
 	if who[idB] != "B" {
 		t.Fatalf("B got ID %q, which holds %q", idB, who[idB])
 	}
-	if ok, fail := m.counts("s"); ok != 2 || fail != 1 {
-		t.Fatalf("metrics: %d published, %d failed; want 2, 1", ok, fail)
+	if ok, fail := m.counts("s"); ok != coalesceAlone+1 || fail != 1 {
+		t.Fatalf("metrics: %d published, %d failed; want %d, 1", ok, fail, coalesceAlone+1)
 	}
 }
 
@@ -340,7 +361,7 @@ func TestPublishCancelledAfterSendMayBeWritten(t *testing.T) {
 	firstDone, reply := newGate(t), newGate(t)
 	sent := make(chan struct{})
 	var once sync.Once
-	hold := holdFirstDo(firstDone)
+	hold := holdAlone(firstDone)
 	p, cc, srv := countingPublisher(t, func(multi bool, keys []string) {
 		if !multi {
 			hold(multi, keys)
@@ -349,8 +370,7 @@ func TestPublishCancelledAfterSendMayBeWritten(t *testing.T) {
 		once.Do(func() { close(sent) })
 		reply.wait()
 	})
-	first := publishAsync(context.Background(), p, "s", "first")
-	eventually(t, "the first call in flight", func() bool { return cc.do.Load() == 1 })
+	first := occupy(t, p, cc, "s")
 	ctxA, cancelA := context.WithCancel(context.Background())
 	a := publishAsync(ctxA, p, "s", "A")
 	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
@@ -361,9 +381,7 @@ func TestPublishCancelledAfterSendMayBeWritten(t *testing.T) {
 		t.Fatalf("cancelled call: error %v, want context.Canceled", err)
 	}
 	reply.open()
-	if err := within(t, "first call", first); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, first)
 	found := false
 	for _, w := range whoByID(t, srv.Client(t), "s") {
 		found = found || w == "A"
@@ -373,24 +391,23 @@ func TestPublishCancelledAfterSendMayBeWritten(t *testing.T) {
 	}
 }
 
-// No more than the limit of calls wait for the next send: the next caller
-// blocks, leaves when its ctx ends (its entry unsent), or gets in once the
-// queue is taken.
+// No more than the limit of calls wait for the next send: further callers
+// block, get in once the queue is taken, or leave when their ctx ends,
+// their entries unsent.
 func TestPublishQueueIsBounded(t *testing.T) {
 	g := newGate(t)
-	p, cc, srv := countingPublisher(t, holdFirstDo(g))
+	p, cc, srv := countingPublisher(t, holdAlone(g))
 	p.out.limit = 4
-	first := publishAsync(context.Background(), p, "s", "first")
-	eventually(t, "the first call in flight", func() bool { return cc.do.Load() == 1 })
+	first := occupy(t, p, cc, "s")
 	var waiting []<-chan error
 	for i := range 4 {
 		waiting = append(waiting, publishAsync(context.Background(), p, "s", strconv.Itoa(i)))
 	}
 	eventually(t, "4 calls queued", func() bool { return queued(p.out) == 4 })
+	sixth := publishAsync(context.Background(), p, "s", "sixth")
+	eventually(t, "the sixth call waiting for room", func() bool { return waitingForRoom(p.out) })
 	ctx5, cancel5 := context.WithCancel(context.Background())
 	fifth := publishAsync(ctx5, p, "s", "fifth")
-	eventually(t, "the fifth call waiting for room", func() bool { return waitingForRoom(p.out) })
-	sixth := publishAsync(context.Background(), p, "s", "sixth")
 	if n := queued(p.out); n != 4 {
 		t.Fatalf("%d calls queued, limit 4", n)
 	}
@@ -399,11 +416,7 @@ func TestPublishQueueIsBounded(t *testing.T) {
 		t.Fatalf("call blocked on a full queue: error %v, want context.Canceled", err)
 	}
 	g.open()
-	for i, w := range append(waiting, first, sixth) {
-		if err := within(t, "call "+strconv.Itoa(i), w); err != nil {
-			t.Fatal(err)
-		}
-	}
+	waitAll(t, append(append(waiting, first...), sixth))
 	_, multis := cc.sends()
 	for _, m := range multis {
 		if len(m) > 4 {
@@ -411,8 +424,8 @@ func TestPublishQueueIsBounded(t *testing.T) {
 		}
 	}
 	who := whoByID(t, srv.Client(t), "s")
-	if len(who) != 6 {
-		t.Fatalf("stream holds %d entries, want 6: first, 4 queued, sixth", len(who))
+	if len(who) != coalesceAlone+5 {
+		t.Fatalf("stream holds %d entries, want %d: the first calls, 4 queued, sixth", len(who), coalesceAlone+5)
 	}
 	for _, w := range who {
 		if w == "fifth" {
