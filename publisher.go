@@ -17,8 +17,9 @@ const batchChunk = 1024
 // Publisher appends entries to streams with XADD. It is safe for
 // concurrent use: Publish calls from many goroutines are sent together,
 // many in one pipeline, so they share round trips instead of waiting for
-// one each (see Publish). A Publisher holds no resources of its own; it
-// does not close the client.
+// one each (see Publish). A Publisher needs no closing: the goroutine that
+// sends queued calls ends when none are left. It does not close the
+// client.
 type Publisher struct {
 	client  rueidis.Client
 	maxLen  int64
