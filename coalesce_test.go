@@ -249,9 +249,9 @@ func TestPublishAloneIsSentAtOnce(t *testing.T) {
 	}
 }
 
-// Calls made while the most are in flight wait and then go together in
-// one DoMulti, each with its own ID; a WRONGTYPE reply to one of them
-// fails that call only.
+// Calls made while the most callers' sends are in flight wait and then go
+// together in one DoMulti, each with its own ID; a WRONGTYPE reply to one
+// of them fails that call only.
 func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 	g := newGate(t)
 	m := &publishMetrics{}
@@ -305,6 +305,48 @@ func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 	}
 	if ok, fail := m.counts("bad"); ok != 0 || fail != 1 {
 		t.Fatalf("metrics for bad: %d published, %d failed; want 0, 1", ok, fail)
+	}
+}
+
+// While the flusher has a DoMulti in flight, a new call queues behind it
+// even though no caller's own send is in flight: under load every call
+// goes in the next DoMulti.
+func TestPublishQueuesWhileAFlushIsInFlight(t *testing.T) {
+	aloneDone, reply := newGate(t), newGate(t)
+	flushing := make(chan struct{})
+	var once sync.Once
+	hold := holdAlone(aloneDone)
+	p, cc, srv := countingPublisher(t, func(multi bool, keys []string) {
+		if !multi {
+			hold(multi, keys)
+			return
+		}
+		once.Do(func() { close(flushing) })
+		reply.wait() // the first DoMulti; the gate is open for later ones
+	})
+	first := occupy(t, p, cc, "s")
+	a := publishAsync(context.Background(), p, "s", "A")
+	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
+	aloneDone.open()
+	<-flushing // A's DoMulti is in flight, its reply held
+	waitAll(t, first)
+	c := publishAsync(context.Background(), p, "s", "C")
+	eventually(t, "C queued behind the flush", func() bool { return queued(p.out) == 1 })
+	if d := cc.do.Load(); d != coalesceAlone {
+		t.Fatalf("%d Do calls: a call was sent alone while a flush was in flight", d)
+	}
+	reply.open()
+	if err := within(t, "call A", a); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, "call C", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, multis := cc.sends(); len(multis) != 2 || len(multis[0]) != 1 || len(multis[1]) != 1 {
+		t.Fatalf("DoMulti calls %v, want A's, then C's", multis)
+	}
+	if n := len(whoByID(t, srv.Client(t), "s")); n != coalesceAlone+2 {
+		t.Fatalf("stream holds %d entries, want %d", n, coalesceAlone+2)
 	}
 }
 

@@ -107,13 +107,14 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // ErrNotStream when the key holds another type, and ErrUnreachable when
 // the server cannot be reached; ctx bounds the wait.
 //
-// Concurrent calls are coalesced: a call is sent at once unless two sends
-// are in flight already (or calls wait already); then it waits for one of
-// them to end, and all the calls that queued meanwhile go to Redis
-// together in one pipeline, each with its own ID or error. No timer is
-// involved, so at light load a call does not wait for company, and under
-// load one round trip carries all that arrived during the last. At most
-// 1024 calls wait; more block until there is room. If ctx ends while
+// Concurrent calls are coalesced: a call is sent at once unless a
+// pipeline of queued calls is in flight, or eight calls are (or calls
+// wait already); then it queues, and all the calls that queued go to
+// Redis together in one pipeline as soon as a send ends, each with its
+// own ID or error. No timer is involved, so at light load a call does not
+// wait for company, and under load one round trip carries all that
+// arrived during the last. At most 1024 calls wait; more block until
+// there is room. If ctx ends while
 // the entry waits to be sent, it is never sent, and Publish returns ctx's
 // error. If ctx ends after the entry was sent, Publish returns ctx's
 // error too, but the entry may have been written, as with any command
