@@ -2,6 +2,8 @@ package redstream_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,6 +79,56 @@ func BenchmarkPublishBatch(b *testing.B) {
 		}
 	}
 	msgsPerSec(b, b.N*batch)
+}
+
+// BenchmarkPublishConcurrent compares Publish called from 64 goroutines at
+// once, as a service's request handlers call it, with PublishBatch of 1000
+// entries from one goroutine, on one server in one run: the ratio of their
+// msgs/s says how close concurrent single publishes come to batching.
+func BenchmarkPublishConcurrent(b *testing.B) {
+	_, c := benchClient(b)
+	p, _ := redstream.NewPublisher(c)
+	ctx := context.Background()
+	reset := func(b *testing.B) { // keep the server's memory to one run's entries
+		b.Helper()
+		if err := c.Do(ctx, c.B().Del().Key("bench").Build()).Error(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("Publish/goroutines=64", func(b *testing.B) {
+		reset(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if _, err := p.Publish(ctx, "bench", payload); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		msgsPerSec(b, b.N)
+	})
+	b.Run("PublishBatch/size=1000", func(b *testing.B) {
+		reset(b)
+		entries := make([]redstream.Entry, 1000)
+		for i := range entries {
+			entries[i] = redstream.Entry{Stream: "bench", Fields: payload}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for done := 0; done < b.N; done += len(entries) {
+			if _, err := p.PublishBatch(ctx, entries[:min(len(entries), b.N-done)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		msgsPerSec(b, b.N)
+	})
 }
 
 // BenchmarkConsume drains a backlog of b.N entries with a no-op handler,

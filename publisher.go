@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -14,16 +15,23 @@ import (
 const batchChunk = 1024
 
 // Publisher appends entries to streams with XADD. It is safe for
-// concurrent use: calls from many goroutines are pipelined together on
-// the client's shared connection, so they share round trips instead of
-// waiting for one each. A Publisher holds no resources of its own; it does
-// not close the client.
+// concurrent use: Publish calls from many goroutines are sent together,
+// many in one pipeline, so they share round trips instead of waiting for
+// one each (see Publish). A Publisher needs no closing: the goroutine that
+// sends queued calls ends when none are left. It does not close the
+// client.
 type Publisher struct {
 	client  rueidis.Client
 	maxLen  int64
 	maxAge  time.Duration
 	now     func() time.Time
 	metrics Metrics
+
+	// Publish's sends go through one coalescer, or on a cluster through
+	// one per hash slot (uint16 -> *coalescer), so that a slow or failing
+	// master holds up only publishes to its own slots.
+	out   *coalescer
+	slots sync.Map
 }
 
 // PublisherOption configures a Publisher.
@@ -79,6 +87,9 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
 	p := &Publisher{client: client, now: time.Now, metrics: NopMetrics{}}
+	if client.Mode() != rueidis.ClientModeCluster {
+		p.out = newCoalescer(client)
+	}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -95,12 +106,26 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // It returns an error matching ErrNoFields for an empty entry,
 // ErrNotStream when the key holds another type, and ErrUnreachable when
 // the server cannot be reached; ctx bounds the wait.
+//
+// Concurrent calls are coalesced: a call is sent at once unless a
+// pipeline of queued calls is in flight, or eight calls are (or calls
+// wait already); then it queues, and all the calls that queued go to
+// Redis together in one pipeline as soon as a send ends, each with its
+// own ID or error. No timer is involved, so at light load a call does not
+// wait for company, and under load one round trip carries all that
+// arrived during the last. At most 1024 calls wait; more block until
+// there is room. If ctx ends while
+// the entry waits to be sent, it is never sent, and Publish returns ctx's
+// error. If ctx ends after the entry was sent, Publish returns ctx's
+// error too, but the entry may have been written, as with any command
+// whose reply is not awaited. On Redis Cluster calls are coalesced per
+// hash slot, so a slow master delays only entries for its own slots.
 func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
 	cmd, err := p.xadd(stream, fields)
 	if err != nil {
 		return "", err
 	}
-	id, err := p.client.Do(ctx, cmd).ToString()
+	id, err := p.coalescer(cmd).send(ctx, cmd)
 	if err != nil {
 		err = wrapErr("xadd", stream, err)
 		p.metrics.Published(stream, 1, err)
@@ -108,6 +133,18 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	}
 	p.metrics.Published(stream, 1, nil)
 	return id, nil
+}
+
+// coalescer returns the coalescer that sends cmd.
+func (p *Publisher) coalescer(cmd rueidis.Completed) *coalescer {
+	if p.out != nil {
+		return p.out
+	}
+	c, ok := p.slots.Load(cmd.Slot())
+	if !ok {
+		c, _ = p.slots.LoadOrStore(cmd.Slot(), newCoalescer(p.client))
+	}
+	return c.(*coalescer)
 }
 
 // Entry is one entry for PublishBatch.
