@@ -101,7 +101,7 @@ func occupy(t *testing.T, p *Publisher, cc *countingClient, stream string) []<-c
 	var calls []<-chan error
 	for i := range p.out.alone {
 		calls = append(calls, publishAsync(context.Background(), p, stream, "first"+strconv.Itoa(i)))
-		eventually(t, fmt.Sprintf("call %d sent at once", i), func() bool { return cc.do.Load() == int64(i+1) })
+		eventually(t, 10*time.Second, fmt.Sprintf("call %d sent at once", i), func() bool { return cc.do.Load() == int64(i+1) })
 	}
 	if n := queued(p.out); n != 0 {
 		t.Fatalf("%d calls queued while fewer than %d were in flight", n, p.out.alone)
@@ -155,14 +155,6 @@ func countingPublisher(t *testing.T, hold func(bool, []string), opts ...Publishe
 	return p, cc, srv
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // queued returns how many calls wait for the coalescer's next send.
 func queued(c *coalescer) int {
@@ -270,7 +262,7 @@ func TestPublishCallsDuringASendGoTogether(t *testing.T) {
 		}
 		wg.Go(func() { ids[i], errs[i] = p.Publish(ctx, stream, Fields("who", strconv.Itoa(i))) })
 	}
-	eventually(t, "20 calls queued", func() bool { return queued(p.out) == n })
+	eventually(t, 10*time.Second, "20 calls queued", func() bool { return queued(p.out) == n })
 	if d, mu := cc.do.Load(), cc.doMulti.Load(); d != coalesceAlone || mu != 0 {
 		t.Fatalf("while %d calls were in flight: %d Do, %d DoMulti; want the others to wait", coalesceAlone, d, mu)
 	}
@@ -326,12 +318,12 @@ func TestPublishQueuesWhileAFlushIsInFlight(t *testing.T) {
 	})
 	first := occupy(t, p, cc, "s")
 	a := publishAsync(context.Background(), p, "s", "A")
-	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
+	eventually(t, 10*time.Second, "A queued", func() bool { return queued(p.out) == 1 })
 	aloneDone.open()
 	<-flushing // A's DoMulti is in flight, its reply held
 	waitAll(t, first)
 	c := publishAsync(context.Background(), p, "s", "C")
-	eventually(t, "C queued behind the flush", func() bool { return queued(p.out) == 1 })
+	eventually(t, 10*time.Second, "C queued behind the flush", func() bool { return queued(p.out) == 1 })
 	if d := cc.do.Load(); d != coalesceAlone {
 		t.Fatalf("%d Do calls: a call was sent alone while a flush was in flight", d)
 	}
@@ -359,7 +351,7 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 	first := occupy(t, p, cc, "s")
 	ctxA, cancelA := context.WithCancel(context.Background())
 	a := publishAsync(ctxA, p, "s", "A")
-	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
+	eventually(t, 10*time.Second, "A queued", func() bool { return queued(p.out) == 1 })
 	var idB string
 	b := make(chan error, 1)
 	go func() { // queued after A
@@ -367,7 +359,7 @@ func TestPublishCancelledWhileQueuedIsNeverSent(t *testing.T) {
 		idB, err = p.Publish(context.Background(), "s", Fields("who", "B"))
 		b <- err
 	}()
-	eventually(t, "B queued", func() bool { return queued(p.out) == 2 })
+	eventually(t, 10*time.Second, "B queued", func() bool { return queued(p.out) == 2 })
 
 	cancelA()
 	if err := within(t, "cancelled call", a); !errors.Is(err, context.Canceled) {
@@ -415,7 +407,7 @@ func TestPublishCancelledAfterSendMayBeWritten(t *testing.T) {
 	first := occupy(t, p, cc, "s")
 	ctxA, cancelA := context.WithCancel(context.Background())
 	a := publishAsync(ctxA, p, "s", "A")
-	eventually(t, "A queued", func() bool { return queued(p.out) == 1 })
+	eventually(t, 10*time.Second, "A queued", func() bool { return queued(p.out) == 1 })
 	firstDone.open()
 	<-sent // A's command went to Redis; its reply is held
 	cancelA()
@@ -445,9 +437,9 @@ func TestPublishQueueIsBounded(t *testing.T) {
 	for i := range 4 {
 		waiting = append(waiting, publishAsync(context.Background(), p, "s", strconv.Itoa(i)))
 	}
-	eventually(t, "4 calls queued", func() bool { return queued(p.out) == 4 })
+	eventually(t, 10*time.Second, "4 calls queued", func() bool { return queued(p.out) == 4 })
 	sixth := publishAsync(context.Background(), p, "s", "sixth")
-	eventually(t, "the sixth call waiting for room", func() bool { return waitingForRoom(p.out) })
+	eventually(t, 10*time.Second, "the sixth call waiting for room", func() bool { return waitingForRoom(p.out) })
 	ctx5, cancel5 := context.WithCancel(context.Background())
 	fifth := publishAsync(ctx5, p, "s", "fifth")
 	if n := queued(p.out); n != 4 {
@@ -611,7 +603,7 @@ func TestConcurrentPublishesOnACluster(t *testing.T) {
 	}}
 	p, _ = NewPublisher(held)
 	slow := publishAsync(ctx, p, streams[0], "slow")
-	eventually(t, "the call to the slow slot in flight", func() bool { return held.do.Load() == 1 })
+	eventually(t, 10*time.Second, "the call to the slow slot in flight", func() bool { return held.do.Load() == 1 })
 	other, cancelOther := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelOther()
 	if _, err := p.Publish(other, streams[1], Fields("who", "other")); err != nil {
