@@ -155,7 +155,6 @@ func countingPublisher(t *testing.T, hold func(bool, []string), opts ...Publishe
 	return p, cc, srv
 }
 
-
 // queued returns how many calls wait for the coalescer's next send.
 func queued(c *coalescer) int {
 	c.mu.Lock()
