@@ -519,8 +519,12 @@ func (c *Consumer) readNew(rd *streamReader, n int, block time.Duration) ([]*Mes
 }
 
 func (c *Consumer) readWithAcks(rd *streamReader, n int, block time.Duration) ([]*Message, error) {
+	// Acks ride with the read unless XACKs fail (then the acker alone
+	// retries them, with backoff), or the read may be canceled by a stop
+	// (a server without CLIENT UNBLOCK): an XACK applied but its reply
+	// lost would be counted as never confirmed.
 	var acks []string
-	if !c.acker.failing.Load() { // while XACKs fail, the acker alone retries them, with backoff
+	if !c.acker.failing.Load() && rd.unblockable() {
 		acks = c.acker.take(rd.stream)
 	}
 	if c.waiting.Load() > 0 {

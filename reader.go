@@ -101,6 +101,11 @@ func (r *streamReader) reset() {
 	r.id.Store(0)
 }
 
+// unblockable reports whether a blocked read can be interrupted with
+// CLIENT UNBLOCK, so that a stop never cancels it (known after the first
+// read has connected).
+func (r *streamReader) unblockable() bool { return r.id.Load() != 0 }
+
 // read acknowledges acks (IDs of this stream, if any) and reads up to n
 // new entries, blocking at most block (not at all when block is 0), in
 // one round trip. It returns the
