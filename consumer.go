@@ -132,7 +132,7 @@ func newConsumer(client rueidis.Client, stream, group string, cfg consumerConfig
 		cfg:     cfg,
 		log:     cfg.logger.With("group", group, "consumer", cfg.name),
 		life:    newLifecycle(),
-		calls:   handlerCall{group: group, metrics: cfg.metrics, maxDeliveries: cfg.maxDeliveries},
+		calls:   newHandlerCall(group, cfg.metrics, cfg.maxDeliveries),
 		queue:   newWorkQueue(),
 		held:    newHeldSet(),
 		readers: make(map[string]*streamReader),

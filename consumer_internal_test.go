@@ -324,3 +324,51 @@ func eventuallyTrue(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// While the stream has a backlog, a batch consumer reads one batch ahead
+// of the batch it runs, so that Redis serves the next read while the
+// handler works, and never more than one: BatchSize(10) and Concurrency 1
+// hold 20 entries at most, whatever the backlog.
+func TestBatchConsumerReadsOneBatchAheadOfABacklog(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	c := srv.Client(t)
+	for range 100 {
+		srv.Do(t, "XADD", "s", "*", "k", "v")
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	h := BatchHandlerFunc(func(ctx context.Context, msgs []*Message) error {
+		mu.Lock()
+		sizes = append(sizes, len(msgs))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		return nil
+	})
+	cons, err := NewBatchConsumer(c, "s", "g", h, BatchSize(10), StartID("0"), Name("w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInternal(t, cons)
+	waitInternal(t, 10*time.Second, "the first batch running and the next one read", func() bool {
+		return consumerPending(t, srv, "s", "g", "w") == 20
+	})
+	// Watch a while: a reader that reads further does so at once.
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n := consumerPending(t, srv, "s", "g", "w"); n > 20 {
+			t.Fatalf("a batch consumer of BatchSize 10 and Concurrency 1 holds %d entries while its batch runs; want one batch ahead at most", n)
+		}
+	}
+	close(release)
+	waitInternal(t, 10*time.Second, "all handled", func() bool { return cons.Stats().Acked == 100 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range sizes {
+		if n != 10 {
+			t.Fatalf("batch %d had %d entries, want 10 (batches %v)", i, n, sizes)
+		}
+	}
+}

@@ -18,6 +18,7 @@ type recMetrics struct {
 	outcomes  map[redstream.Outcome]int
 	inFlight  int
 	peak      int
+	longest   time.Duration // the longest handler call reported
 }
 
 func (r *recMetrics) Published(stream string, n int, err error) {
@@ -35,6 +36,7 @@ func (r *recMetrics) Handled(stream, group string, o redstream.Outcome, took tim
 		r.outcomes = map[redstream.Outcome]int{}
 	}
 	r.outcomes[o]++
+	r.longest = max(r.longest, took)
 }
 
 func (r *recMetrics) InFlight(stream, group string, d int) {
@@ -82,5 +84,28 @@ func TestMetricsHooksSeeEveryOutcome(t *testing.T) {
 	}
 	if redstream.OutcomeDeadLetter.String() != "dead_letter" {
 		t.Fatal(redstream.OutcomeDeadLetter.String())
+	}
+}
+
+// Handled is told how long each handler call took (the consumer skips the
+// clock only when nobody records it).
+func TestHandlerDurationsReachTheMetrics(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	stream := key(t, "s")
+	publishN(t, c, stream, 1)
+	var m recMetrics
+	cons, _ := redstream.NewConsumer(c, stream, "g", redstream.HandlerFunc(func(ctx context.Context, msg *redstream.Message) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}), redstream.StartID("0"), redstream.WithMetrics(&m))
+	done := runConsumer(t, cons)
+	waitFor(t, 10*time.Second, "the entry handled", func() bool { return m.get(redstream.OutcomeAck) == 1 })
+	cons.Shutdown(ctxT(t, 5*time.Second))
+	<-done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.longest < 20*time.Millisecond {
+		t.Fatalf("Handled was told the call took %v; the handler slept 20ms", m.longest)
 	}
 }

@@ -27,7 +27,6 @@ type partitionRun struct {
 	hcancel   context.CancelFunc
 
 	reader *streamReader
-	acks   ackGroup
 
 	mu     sync.Mutex
 	queues map[string]*keyQueue
@@ -49,7 +48,6 @@ func newPartitionRun(tc *TopicConsumer, p int, gen int64) *partitionRun {
 		halted: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel, hctx: hctx, hcancel: hcancel,
 		queues: map[string]*keyQueue{}, room: make(chan struct{}, 1),
-		acks: ackGroup{client: tc.client, stream: tc.topic.Stream(p), group: tc.group, turn: make(chan struct{}, 1)},
 	}
 }
 
@@ -427,14 +425,13 @@ func (r *partitionRun) setRetrying(m *Message, on bool) {
 // while the partition is held. Unlike a Consumer's, a topic event's ack is
 // waited for, because the next event of its key must not start before it:
 // a crash in between would hand the acknowledged-too-late event to the
-// next owner after a later one. Keys that finish together share an XACK.
+// next owner after a later one. Keys that finish together, in any of the
+// consumer's partitions, share a round of XACKs (see ackGroup).
 func (r *partitionRun) ack(m *Message) bool {
 	tc := r.tc
 	retry := connBackoffCounter()
 	for {
-		ctx, cancel := context.WithTimeout(tc.life.hard, 5*time.Second)
-		err := r.acks.ack(ctx, m.ID)
-		cancel()
+		err := tc.acks.ack(tc.life.hard, m.Stream, m.ID)
 		if err == nil {
 			return true
 		}
@@ -448,40 +445,51 @@ func (r *partitionRun) ack(m *Message) bool {
 	}
 }
 
-// ackGroup acknowledges one partition's events in groups: whoever acks
-// while no XACK is on its way sends one at once, with its own ID only, and
-// the IDs that arrive meanwhile go together in the next. One XACK is on
-// its way at a time, so no ack waits for a timer.
+// ackGroup acknowledges a topic consumer's events in groups, across its
+// partitions: whoever acks while no round of XACKs is on its way sends
+// one at once, with its own ID only, and the IDs that arrive meanwhile, of
+// any partition, go together in the next round (one XACK per partition
+// stream, in one pipeline). One round is on its way at a time, so no ack
+// waits for a timer, and under load a round trip acknowledges an event of
+// every busy key.
 type ackGroup struct {
 	client rueidis.Client
-	stream string
 	group  string
-	turn   chan struct{} // an XACK returned: the next group may go
+	turn   chan struct{} // a round returned: the next may go
 
 	mu      sync.Mutex
 	sending bool
-	next    *ackBatch // the IDs waiting for the next XACK
+	next    *ackBatch // the IDs waiting for the next round
+}
+
+func newAckGroup(client rueidis.Client, group string) *ackGroup {
+	return &ackGroup{client: client, group: group, turn: make(chan struct{}, 1)}
 }
 
 type ackBatch struct {
-	ids   []string
-	taken bool // a sender has it
+	ids   map[string][]string // stream -> IDs
+	errs  map[string]error    // stream -> its XACK's error; set before done closes
+	taken bool                // a sender has it
 	done  chan struct{}
-	err   error
 }
 
-// ack sends id in the next XACK and returns once Redis answered it.
-func (g *ackGroup) ack(ctx context.Context, id string) error {
+// ackTimeout bounds one round of XACKs: a stalled server fails it, and
+// every event in it is acknowledged again.
+const ackTimeout = 5 * time.Second
+
+// ack sends id of stream in the next round and returns once Redis
+// answered its XACK.
+func (g *ackGroup) ack(ctx context.Context, stream, id string) error {
 	g.mu.Lock()
 	b := g.next
 	if b == nil {
-		b = &ackBatch{done: make(chan struct{})}
+		b = &ackBatch{ids: make(map[string][]string), done: make(chan struct{})}
 		g.next = b
 	}
-	b.ids = append(b.ids, id)
+	b.ids[stream] = append(b.ids[stream], id)
 	for woken := false; ; woken = true {
 		if b.taken {
-			// Had it the turn, it must pass it on, or the next group's
+			// Had it the turn, it must pass it on, or the next round's
 			// waiters would sleep until their context ends.
 			if woken && g.next != nil && !g.sending {
 				signal(g.turn)
@@ -489,7 +497,7 @@ func (g *ackGroup) ack(ctx context.Context, id string) error {
 			g.mu.Unlock()
 			select {
 			case <-b.done:
-				return b.err
+				return b.errs[stream]
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -497,8 +505,7 @@ func (g *ackGroup) ack(ctx context.Context, id string) error {
 		if !g.sending {
 			g.sending, b.taken, g.next = true, true, nil
 			g.mu.Unlock()
-			b.err = g.client.Do(ctx, g.client.B().Xack().Key(g.stream).Group(g.group).Id(b.ids...).Build()).Error()
-			close(b.done)
+			g.send(ctx, b)
 			g.mu.Lock()
 			g.sending = false
 			more := g.next != nil
@@ -506,16 +513,37 @@ func (g *ackGroup) ack(ctx context.Context, id string) error {
 			if more {
 				signal(g.turn)
 			}
-			return b.err
+			return b.errs[stream]
 		}
 		g.mu.Unlock()
 		select {
 		case <-b.done:
-			return b.err
+			return b.errs[stream]
 		case <-g.turn:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		g.mu.Lock()
+	}
+}
+
+// send sends b's round: one XACK per stream, in one pipeline.
+func (g *ackGroup) send(ctx context.Context, b *ackBatch) {
+	defer close(b.done)
+	streams := make([]string, 0, len(b.ids))
+	cmds := make(rueidis.Commands, 0, len(b.ids))
+	for s, ids := range b.ids {
+		streams = append(streams, s)
+		cmds = append(cmds, g.client.B().Xack().Key(s).Group(g.group).Id(ids...).Build())
+	}
+	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	for i, r := range g.client.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			if b.errs == nil {
+				b.errs = make(map[string]error)
+			}
+			b.errs[streams[i]] = err
+		}
 	}
 }

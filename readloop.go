@@ -20,9 +20,17 @@ import (
 // busy consumer's reads a round trip per entry.
 func (c *Consumer) reserve(room chan struct{}, backlog bool, t *time.Timer) int {
 	patient := backlog
+	limit := c.capacity
+	if backlog && c.batches != nil {
+		// A batch consumer reads one batch ahead while the stream has a
+		// backlog, so that Redis serves the next read while the handler
+		// runs instead of both taking turns. Entries it holds ahead then
+		// keep no other consumer waiting: there are more behind them.
+		limit += c.slot
+	}
 	for {
 		in := c.inHand.Load()
-		free := c.capacity - int(in)
+		free := limit - int(in)
 		if free >= c.slot && (!patient || in == 0 || free >= c.lowWater()) {
 			n := c.slot // a batch slot
 			if c.batches == nil {

@@ -53,7 +53,8 @@ type TopicConsumer struct {
 	releases sync.WaitGroup        // hand-overs in progress
 	valid    time.Time             // leases count as held until then
 
-	sem chan struct{} // running handlers
+	sem  chan struct{} // running handlers
+	acks *ackGroup     // shared by its partitions
 
 	handled      atomic.Int64
 	failed       atomic.Int64
@@ -101,10 +102,11 @@ func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler
 		log:     cfg.logger.With("topic", topic.Name, "group", group, "consumer", cfg.name),
 		coord:   "{" + topic.Name + "}:group:" + group,
 		life:    newLifecycle(),
-		calls:   handlerCall{group: group, metrics: cfg.metrics, maxDeliveries: cfg.maxDeliveries},
+		calls:   newHandlerCall(group, cfg.metrics, cfg.maxDeliveries),
 		runs:    map[int]*partitionRun{},
 		leaving: map[int]*partitionRun{},
 		sem:     make(chan struct{}, cfg.concurrency),
+		acks:    newAckGroup(client, group),
 	}, nil
 }
 

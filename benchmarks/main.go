@@ -66,6 +66,7 @@ type Config struct {
 	LatencyFor time.Duration // how long each latency rate is held
 	Tickets    int           // seed scenario
 	Work       time.Duration // seed scenario, per ticket
+	Rounds     int           // throughput figures: best of this many runs
 }
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.N, "n", 0, "messages per throughput figure: consume backlogs and concurrent publishes (default 500000, --quick 50000)")
 	fs.IntVar(&cfg.LoopN, "loop-n", 0, "messages per single-goroutine publish loop (default n/5)")
 	fs.IntVar(&cfg.MemoryN, "memory-n", 0, "backlog for the memory figure (default 1000000, --quick 100000)")
+	fs.IntVar(&cfg.Rounds, "rounds", 0, "runs of each throughput figure, keeping the best; the ratios' two sides take their rounds in turn (default 3, --quick 1)")
 	fs.DurationVar(&cfg.LatencyFor, "latency-for", 0, "how long each latency rate is held (default 10s, --quick 2s)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run . [--redis URL] [--quick] [--json] [--size 100] [--n 500000]")
@@ -96,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, fmt.Errorf("--size must be at least 1, got %d", cfg.Size)
 	case cfg.N < 1 || cfg.LoopN < 1 || cfg.MemoryN < 1:
 		return cfg, errors.New("--n, --loop-n and --memory-n must be at least 1")
+	case cfg.Rounds < 1 || cfg.Rounds > 20:
+		return cfg, fmt.Errorf("--rounds must be 1 to 20, got %d", cfg.Rounds)
 	case cfg.LatencyFor < 100*time.Millisecond:
 		return cfg, fmt.Errorf("--latency-for must be at least 100ms, got %v", cfg.LatencyFor)
 	}
@@ -124,6 +128,12 @@ func (c *Config) defaults() {
 	}
 	if c.LatencyFor == 0 {
 		c.LatencyFor = d.LatencyFor
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 3
+		if c.Quick {
+			c.Rounds = 1
+		}
 	}
 	if c.Tickets == 0 {
 		c.Tickets = 3000

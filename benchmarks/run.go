@@ -33,6 +33,8 @@ type Figure struct {
 	System string `json:"system"`
 	bench.Result
 	Computed bool `json:"computed,omitempty"`
+
+	runs []float64 // every value measured, in rounds
 }
 
 // env is what every measurement shares: the server and a redstream client.
@@ -84,40 +86,44 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	fmt.Fprintf(log, "measuring on redis %s at %s (%s), payload %d bytes, n=%d\n",
 		rep.RedisVersion, redactURL(e.url), map[bool]string{true: "private server", false: "given server"}[e.private], cfg.Size, cfg.N)
 
-	steps := []struct {
-		name string
-		fn   func(context.Context, *env) error
-	}{
-		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling},
-		{"redstream: publish", redstreamPublish},
+	// Steps of a group run cfg.Rounds times and keep each figure's best
+	// value; the steps of one group take their rounds in turn, so that a
+	// figure and the ceiling it is compared with see the same moments of
+	// a noisy machine.
+	steps := []step{
+		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling, ""},
+		{"redstream: publish", redstreamPublish, "publish"},
 		// Right before the Consumer figures it is the ceiling of, so that
 		// the machine's load moves them alike.
-		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume},
-		{"redstream: consume", redstreamConsume},
-		{"redstream: topic consume", redstreamTopicConsume},
-		{"redstream: CLI consume --json to a file", cliConsume},
-		{"redstream: latency", redstreamLatency},
-		{"redstream: memory", redstreamMemory},
-		{"redstream: seed scenario", redstreamSeed},
-		{"watermill: publish", watermillPublish},
-		{"watermill: subscribe", watermillSubscribe},
-		{"watermill: latency", watermillLatency},
-		{"asynq: enqueue and process", asynqRun},
-		{"go-redis: XADD loop and the seed article's consumer", goRedisRun},
+		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume, "consume"},
+		{"redstream: consume", redstreamConsume, "consume"},
+		{"redstream: topic consume", redstreamTopicConsume, "consume"},
+		{"redstream: CLI consume --json to a file", cliConsume, "consume"},
+		{"redstream: latency", redstreamLatency, ""},
+		{"redstream: memory", redstreamMemory, ""},
+		{"redstream: seed scenario", redstreamSeed, ""},
+		{"watermill: publish", watermillPublish, ""},
+		{"watermill: subscribe", watermillSubscribe, "watermill subscribe"},
+		{"watermill: latency", watermillLatency, ""},
+		{"asynq: enqueue and process", asynqRun, ""},
+		{"go-redis: XADD loop and the seed article's consumer", goRedisRun, ""},
 	}
-	for _, s := range steps {
-		t := time.Now()
-		fmt.Fprintf(log, "· %s\n", s.name)
-		if err := e.clean(ctx); err != nil {
-			return nil, err
+	for i := 0; i < len(steps); {
+		j, rounds := i+1, 1
+		if steps[i].group != "" {
+			for j < len(steps) && steps[j].group == steps[i].group {
+				j++
+			}
+			rounds = cfg.Rounds
 		}
-		if err := s.fn(ctx, e); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
+		for r := range rounds {
+			for _, s := range steps[i:j] {
+				if err := e.runStep(ctx, s, r, rounds); err != nil {
+					return nil, err
+				}
+			}
 		}
-		if err := e.clean(ctx); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "  done in %.1fs\n", time.Since(t).Seconds())
+		i = j
 	}
 	rep.Figures, rep.Skipped = e.figures, e.skipped
 	rep.Ratios = ratios(e.figures)
@@ -126,10 +132,68 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	return rep, nil
 }
 
-// add records a figure.
+type step struct {
+	name string
+	fn   func(context.Context, *env) error
+	// group: steps run cfg.Rounds times in turn, keeping the best of
+	// each figure (throughput figures); "" runs once.
+	group string
+}
+
+func (e *env) runStep(ctx context.Context, s step, round, rounds int) error {
+	t := time.Now()
+	if rounds > 1 {
+		fmt.Fprintf(e.log, "· %s (round %d of %d)\n", s.name, round+1, rounds)
+	} else {
+		fmt.Fprintf(e.log, "· %s\n", s.name)
+	}
+	if err := e.clean(ctx); err != nil {
+		return err
+	}
+	if err := s.fn(ctx, e); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	if err := e.clean(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.log, "  done in %.1fs\n", time.Since(t).Seconds())
+	return nil
+}
+
+// add records a figure. A figure measured again (a step of several
+// rounds) keeps its best value: the highest rate, the lowest time or
+// latency, and its note lists every value.
 func (e *env) add(key, system string, r bench.Result) {
-	e.figures = append(e.figures, Figure{Key: key, System: system, Result: r})
 	fmt.Fprintf(e.log, "  %-10s %-58s %12s %s\n", system, r.Name, formatValue(r.Value, r.Unit), r.Unit)
+	for i := range e.figures {
+		f := &e.figures[i]
+		if f.Key != key {
+			continue
+		}
+		f.runs = append(f.runs, r.Value)
+		if better(r, f.Result) {
+			f.Result = r
+		}
+		vals := make([]string, len(f.runs))
+		for j, v := range f.runs {
+			vals[j] = formatValue(v, r.Unit)
+		}
+		f.Note = fmt.Sprintf("best of %d rounds (%s)", len(f.runs), strings.Join(vals, ", "))
+		if r.Note != "" {
+			f.Note += "; " + r.Note
+		}
+		return
+	}
+	e.figures = append(e.figures, Figure{Key: key, System: system, Result: r, runs: []float64{r.Value}})
+}
+
+// better reports whether r beats the best so far: a higher rate, or a
+// lower time.
+func better(r, best bench.Result) bool {
+	if r.Unit == "msgs/s" {
+		return r.Value > best.Value
+	}
+	return r.Value < best.Value
 }
 
 // stream names a stream for this run and remembers it for cleanup.
