@@ -91,7 +91,9 @@ const DefaultBatchSize = 1000
 // entries to h in batches of one stream's entries, in ID order: up to
 // BatchSize (default DefaultBatchSize) entries, as many as one read
 // returns, waiting BatchWait (default 0) for more to fill it. Concurrency
-// (default 1) is how many batches are handled at once. Everything else is
+// (default 1) is how many batches are handled at once; while the stream
+// has a backlog the consumer reads one more batch ahead of them, so that
+// Redis serves the next read while the handler works. Everything else is
 // as for NewConsumer: retries, dead letters and MaxDeliveries apply to
 // each entry on its own (see BatchHandler), and so do reclaim, keep-alive,
 // shutdown and metrics.
