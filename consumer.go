@@ -47,6 +47,7 @@ type Consumer struct {
 	inHand   atomic.Int64
 	rooms    []chan struct{} // one per reader: woken when room is given back
 	waiting  atomic.Int64    // readers waiting for room
+	wakeAt   atomic.Int64    // a lone waiting reader can read once inHand is down to this
 
 	readersMu sync.Mutex
 	readers   map[string]*streamReader
@@ -373,9 +374,14 @@ func (c *Consumer) abandon(j job) {
 	}
 }
 
-// done gives n units of room back to the readers.
+// done gives n units of room back to the readers. A lone reader is woken
+// only once it can read (wakeAt): waking it at every entry done, to find
+// too little room, cost a goroutine switch per entry.
 func (c *Consumer) done(n int) {
-	c.inHand.Add(-int64(n))
+	in := c.inHand.Add(-int64(n))
+	if len(c.rooms) == 1 && in > c.wakeAt.Load() {
+		return
+	}
 	for _, room := range c.rooms {
 		signal(room)
 	}

@@ -45,11 +45,26 @@ func (c *Consumer) reserve(room chan struct{}, backlog bool, t *time.Timer) int 
 			continue // another reader took room meanwhile
 		}
 		var timeout <-chan time.Time
+		need := c.slot
 		if patient && free >= c.slot {
 			t.Reset(c.cfg.ackInterval)
 			timeout = t.C
+			need = c.lowWater()
 		}
 		c.waiting.Add(1)
+		// Wake when that much is free, not at every entry done (see done);
+		// look again after saying so, in case it became free meanwhile.
+		c.wakeAt.Store(int64(limit - need))
+		if limit-int(c.inHand.Load()) >= need {
+			c.waiting.Add(-1)
+			if timeout != nil && !t.Stop() {
+				select { // drain a fire that raced the look
+				case <-t.C:
+				default:
+				}
+			}
+			continue
+		}
 		select {
 		case <-room:
 		case <-timeout:
