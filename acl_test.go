@@ -26,14 +26,15 @@ import (
 // refusal (INFO, CLIENT UNBLOCK). Each also checks that a line lacking one
 // permission fails with ErrNoPermission.
 
-// aclUser creates the role's user with line on srv (as the admin) and
-// returns a client logged in as that user.
+// aclUser creates the role's user with line on srv (as the admin), empties
+// the server's ACL LOG and returns a client logged in as that user.
 func aclUser(t *testing.T, srv *redstreamtest.Server, line string) rueidis.Client {
 	t.Helper()
 	args := strings.Fields(line)
 	if err := srv.Do(t, args...).Error(); err != nil {
 		t.Fatalf("%s: %v", line, err)
 	}
+	srv.Do(t, "ACL", "LOG", "RESET")
 	user, pass := args[2], ""
 	for _, a := range args {
 		if p, ok := strings.CutPrefix(a, ">"); ok {
@@ -119,7 +120,6 @@ func TestACLPublisher(t *testing.T) {
 	srv, _ := aclServer(t)
 	line := aclroles.Publisher.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 	p, err := redstream.NewPublisher(c)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,6 @@ func TestACLTopicPublisher(t *testing.T) {
 	}
 	line := aclroles.TopicPublisher.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 	top, err := redstream.OpenTopic(ctx, c, "orders")
 	if err != nil {
 		t.Fatalf("open the topic as the topic publisher: %v", err)
@@ -194,7 +193,6 @@ func TestACLConsumer(t *testing.T) {
 	}
 	line := aclroles.Consumer.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 
 	// Entry 1 fails once (a retry), entry 2 always (a dead letter).
 	var failedOnce atomic.Bool
@@ -259,7 +257,6 @@ func TestACLTopicConsumer(t *testing.T) {
 	}
 	line := aclroles.TopicConsumer.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 	mine, err := redstream.OpenTopic(ctx, c, "orders")
 	if err != nil {
 		t.Fatalf("open the topic as the topic consumer: %v", err)
@@ -314,7 +311,6 @@ func TestACLOperator(t *testing.T) {
 	}
 	line := aclroles.Operator.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 	in := redstream.NewInspector(c)
 
 	info, err := in.Stream(ctx, "orders")
@@ -391,7 +387,6 @@ func TestACLDashboard(t *testing.T) {
 	}
 	line := aclroles.Dashboard.Line
 	c := aclUser(t, srv, line)
-	srv.Do(t, "ACL", "LOG", "RESET")
 	in := redstream.NewInspector(c)
 	info, err := in.Stream(ctx, "orders")
 	if err != nil || info.Length != 5 || len(info.Groups) != 1 || info.Groups[0].Pending != 2 || info.DeadLetters != 1 {

@@ -13,17 +13,19 @@ type Role struct {
 }
 
 // Every ACL line starts from "reset" (no commands, keys or channels, no
-// password) so that running it again gives the same user.
+// password) so that running it again gives the same user. Every role has
+// PING (Dial checks the server answers) and CLUSTER SLOTS (Dial detects
+// Redis Cluster with it).
 var (
 	// Publisher publishes to the stream orders (Publisher.Publish,
 	// PublishBatch; redstream publish).
 	Publisher = Role{"publisher", "ACL SETUSER orders-publisher reset on >publisher-password" +
-		" ~orders +ping +info +xadd"}
+		" ~orders +ping +cluster|slots +info +xadd"}
 
 	// TopicPublisher publishes to the topic orders (OpenTopic,
 	// PublishTopic, PublishTopicWait).
 	TopicPublisher = Role{"topic publisher", "ACL SETUSER orders-topic-publisher reset on >topic-publisher-password" +
-		" ~orders:* %R~{orders}:meta +ping +info +hgetall +xadd +wait"}
+		" ~orders:* %R~{orders}:meta +ping +cluster|slots +info +hgetall +xadd +wait"}
 
 	// Consumer consumes the stream orders in a group: reads, acks,
 	// retries, reclaim, keep-alive, dead letters to orders:dead and the
@@ -32,14 +34,14 @@ var (
 	// resets with DISCARD and the UNSUBSCRIBE commands when it gives it
 	// back.
 	Consumer = Role{"consumer", "ACL SETUSER orders-consumer reset on >consumer-password" +
-		" ~orders ~orders:dead +ping +info +client|id +client|info +client|unblock" +
+		" ~orders ~orders:dead +ping +cluster|slots +info +client|id +client|info +client|unblock" +
 		" +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xreadgroup +xack +xpending" +
 		" +xclaim +xautoclaim +xinfo|consumers +xadd +type +exists +evalsha +eval" +
 		" +discard +unsubscribe +punsubscribe +sunsubscribe"}
 
 	// TopicConsumer consumes the topic orders in a group (TopicConsumer).
 	TopicConsumer = Role{"topic consumer", "ACL SETUSER orders-topic-consumer reset on >topic-consumer-password" +
-		" ~orders:* ~{orders}:* +ping +info +client|id +client|info +client|unblock" +
+		" ~orders:* ~{orders}:* +ping +cluster|slots +info +client|id +client|info +client|unblock" +
 		" +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xreadgroup +xack +xpending" +
 		" +xclaim +xautoclaim +xinfo|consumers +xadd +type +exists +evalsha +eval" +
 		" +discard +unsubscribe +punsubscribe +sunsubscribe" +
@@ -49,7 +51,7 @@ var (
 	// and the topic orders: info, top, tail, pending, group, trim, dlq,
 	// topic (the Inspector, DeadLetterQueue, CreateTopic, DeleteTopic).
 	Operator = Role{"operator", "ACL SETUSER orders-operator reset on >operator-password" +
-		" ~orders ~orders:* ~{orders}:* +ping +info +scan +type +memory|usage +time" +
+		" ~orders ~orders:* ~{orders}:* +ping +cluster|slots +info +scan +type +memory|usage +time" +
 		" +xinfo|stream +xinfo|groups +xinfo|consumers +xlen +xrange +xrevrange +xread +xpending" +
 		" +xgroup|create +xgroup|setid +xgroup|destroy +xgroup|delconsumer +xtrim +xadd +xdel +del" +
 		" +hgetall +hget +hset +smembers +evalsha +eval"}
@@ -59,7 +61,7 @@ var (
 	// (Inspector.Stream, Pending, Streams, Topic; the metrics'
 	// InspectorCollector).
 	Dashboard = Role{"dashboard", "ACL SETUSER orders-dashboard reset on >dashboard-password" +
-		" %R~orders %R~orders:* %R~{orders}:* +ping +info +scan +type +memory|usage +time" +
+		" %R~orders %R~orders:* %R~{orders}:* +ping +cluster|slots +info +scan +type +memory|usage +time" +
 		" +xinfo|stream +xinfo|groups +xinfo|consumers +xlen +xrange +xrevrange +xpending +hgetall"}
 )
 
