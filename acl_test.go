@@ -367,6 +367,12 @@ func TestACLOperator(t *testing.T) {
 	aclUser(t, srv, without(t, line, "+xinfo|groups"))
 	_, err = in.Stream(ctx, "orders")
 	wantNoPermission(t, "inspect without +xinfo|groups", err, "orders", "xinfo|groups")
+
+	// Refused inside a Lua script, where Redis 7.0 replies ERR, not NOPERM.
+	srv.Do(t, "XGROUP", "CREATE", "orders", "g2", "0")
+	aclUser(t, srv, without(t, line, "+xgroup|destroy"))
+	_, err = in.DeleteGroup(ctx, "orders", "g2", false)
+	wantNoPermission(t, "delete a group without +xgroup|destroy", err, "orders")
 }
 
 func TestACLDashboard(t *testing.T) {

@@ -161,15 +161,13 @@ func classify(err error) error {
 		return ErrAuth
 	case "NOPERM":
 		return ErrNoPermission
-	case "ERR":
-		if scriptACLRefusal(err) {
-			return ErrNoPermission
-		}
-		return nil
 	case "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN":
 		return ErrUnreachable // up, but not serving yet
 	case "":
 	default:
+		if scriptACLRefusal(err) {
+			return ErrNoPermission
+		}
 		return nil
 	}
 	if rueidis.IsRedisNil(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -182,10 +180,10 @@ func classify(err error) error {
 }
 
 // scriptACLRefusal reports whether err is an ACL refusal of a command a
-// Lua script ran. Redis 7.0 replies to those with the code ERR and "The
-// user executing the script can't run this command" or "... can't access
-// at least one of the keys"; later versions name the user and say "has no
-// permissions". rueidis has no helper for it.
+// Lua script ran. Redis 7.0 replies to those without the NOPERM code:
+// "The user executing the script can't run this command" or "... can't
+// access at least one of the keys" (after ERR or no code at all); later
+// versions say "has no permissions". rueidis has no helper for it.
 func scriptACLRefusal(err error) bool {
 	re, ok := rueidis.IsRedisErr(err)
 	if !ok {
