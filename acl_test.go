@@ -236,7 +236,7 @@ func TestACLConsumer(t *testing.T) {
 
 	aclUser(t, srv, without(t, line, "+xreadgroup"))
 	cons2, _ := redstream.NewConsumer(c, "orders", "g", h, redstream.Name("worker"))
-	err = cons2.Run(ctx)
+	err = cons2.Run(ctxT(t, 30*time.Second)) // a consumer that retried instead would end with the context
 	wantNoPermission(t, "consume without +xreadgroup", err, "orders", "xreadgroup")
 }
 
