@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -178,8 +179,12 @@ func redactURL(rawURL string) string {
 // never closes a client it did not open. A bad URL fails at once with
 // ErrInvalidURL; an unreachable or silent server fails with ErrUnreachable
 // within the dial timeout (DefaultDialTimeout unless DialTimeout is given)
-// or when ctx ends, whichever comes first. Redis Cluster is detected and
-// served by a cluster-aware client.
+// or when ctx ends, whichever comes first. A server that refuses the
+// URL's settings (a database number it does not have) or a rediss:// URL
+// for a server that does not speak TLS fails with ErrConfig; the latter
+// says so within about a second instead of waiting for the timeout. Wrong
+// credentials fail with ErrAuth. Redis Cluster is detected and served by a
+// cluster-aware client.
 func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Client, error) {
 	cfg := dialConfig{timeout: DefaultDialTimeout}
 	for _, o := range opts {
@@ -199,6 +204,9 @@ func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Clien
 		return nil, fmt.Errorf("%w: TLS options need a rediss:// URL, got %s", ErrInvalidOption, redactURL(rawURL))
 	}
 	opt.DisableCache = true // redstream never reads through the client-side cache
+	if opt.TLSConfig != nil {
+		opt.DialCtxFn = dialTLS
+	}
 	opt.Dialer.Timeout = cfg.timeout
 	opt.ForceSingleClient = cfg.standalone
 	if cfg.clientName != "" {
@@ -240,19 +248,112 @@ func Dial(ctx context.Context, rawURL string, opts ...DialOption) (rueidis.Clien
 	return client, nil
 }
 
+// tlsHint is what a failed dial says when the server does not speak TLS
+// although the URL asked for it.
+const tlsHint = "TLS handshake failed: is the server speaking TLS? (rediss:// asks for TLS)"
+
+// errPlainServer reports a server that answered a plain RESP PING while
+// a TLS handshake with it went unanswered.
+var errPlainServer = errors.New("the server answers plain (unencrypted) Redis commands")
+
 func dialErr(where string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return &Error{Op: "dial", Key: where, Err: err}
 	}
+	var rhe tls.RecordHeaderError
+	if errors.Is(err, errPlainServer) || errors.As(err, &rhe) {
+		// A plain server either answers the handshake's bytes with a RESP
+		// error (not a TLS record) or stays silent; dialTLS finds the latter.
+		return &Error{Op: "dial", Key: where, Kind: ErrConfig, Err: fmt.Errorf("%s: %w", tlsHint, err)}
+	}
 	kind := classify(err)
 	if kind == nil {
 		kind = ErrUnreachable
+		if _, ok := rueidis.IsRedisErr(err); ok {
+			// The server answered, refusing a setting of the connection,
+			// such as SELECT of a database it does not have.
+			kind = ErrConfig
+		}
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		err = fmt.Errorf("no answer in time (timeout): %w", err)
 	}
 	return &Error{Op: "dial", Key: where, Kind: kind, Err: err}
+}
+
+// plainProbeAfter is how long a TLS handshake may go unanswered before
+// dialTLS checks whether the server speaks plain RESP instead. A real TLS
+// server that is merely slow is not harmed by the check: it refuses the
+// probe's connection and the handshake goes on.
+const plainProbeAfter = 500 * time.Millisecond
+
+// dialTLS connects and runs the TLS handshake, as rueidis does for a
+// rediss:// URL, bounded by the dialer's timeout. A plain Redis server
+// waits silently for the end of a line that the TLS client hello seldom
+// contains, so a handshake still unanswered after plainProbeAfter is
+// checked with a plain PING on a second connection: a RESP answer ends the
+// dial at once with errPlainServer instead of a timeout.
+func dialTLS(ctx context.Context, dst string, dialer *net.Dialer, cfg *tls.Config) (net.Conn, error) {
+	if dialer.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialer.Timeout)
+		defer cancel()
+	}
+	raw, err := dialer.DialContext(ctx, "tcp", dst)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(dst)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	conn := tls.Client(raw, cfg)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- conn.HandshakeContext(hctx) }()
+	probe := time.NewTimer(plainProbeAfter)
+	defer probe.Stop()
+	select {
+	case err = <-done:
+	case <-probe.C:
+		if speaksPlainRESP(hctx, dialer, dst) {
+			stop()
+			<-done
+			err = errPlainServer
+		} else {
+			err = <-done
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// speaksPlainRESP reports whether the server at dst answers a plain PING
+// with a RESP simple string or error, as a Redis server without TLS does
+// ("+PONG", "-NOAUTH ..."). A TLS server answers with an alert record or
+// closes the connection.
+func speaksPlainRESP(ctx context.Context, dialer *net.Dialer, dst string) bool {
+	c, err := dialer.DialContext(ctx, "tcp", dst)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	unblock := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer unblock()
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return false
+	}
+	return b[0] == '+' || b[0] == '-'
 }
 
 func (cfg *dialConfig) tlsConfig(base *tls.Config) (*tls.Config, error) {

@@ -244,3 +244,34 @@ func TestServerVersionReadsRedis(t *testing.T) {
 	}
 	t.Logf("server: %s", info)
 }
+
+// Catches: a database the server does not have reported as unreachable
+// (the server answered; retrying cannot help).
+func TestDialDatabaseOutOfRangeIsAConfigError(t *testing.T) {
+	srv := sharedRedis(t)
+	_, err := redstream.Dial(ctxT(t, 30*time.Second), srv.URL()+"/99")
+	if !errors.Is(err, redstream.ErrConfig) || errors.Is(err, redstream.ErrUnreachable) {
+		t.Fatalf("Dial of database 99: error = %v, want ErrConfig and not ErrUnreachable", err)
+	}
+	if !strings.Contains(err.Error(), "DB index is out of range") {
+		t.Errorf("error %q does not give the server's reason", err)
+	}
+}
+
+// Catches: a rediss:// URL for a plain redis-server reported as a silent
+// server ("no answer in time") without saying TLS is the problem. The
+// TLS client hello holds a newline only by chance, so a plain server
+// mostly stays silent; several dials make that case certain to be met.
+func TestDialTLSToAPlainServerSaysSo(t *testing.T) {
+	srv := sharedRedis(t)
+	url := "rediss://" + strings.TrimPrefix(srv.URL(), "redis://")
+	for i := range 4 {
+		_, err := redstream.Dial(ctxT(t, 60*time.Second), url, redstream.TLSInsecureSkipVerify(), redstream.DialTimeout(20*time.Second))
+		if !errors.Is(err, redstream.ErrConfig) || errors.Is(err, redstream.ErrUnreachable) {
+			t.Fatalf("dial %d: rediss:// to a plain server: error = %v, want ErrConfig and not ErrUnreachable", i, err)
+		}
+		if !strings.Contains(err.Error(), "TLS handshake failed: is the server speaking TLS? (rediss:// asks for TLS)") {
+			t.Fatalf("dial %d: error %q gives no TLS hint", i, err)
+		}
+	}
+}

@@ -26,8 +26,22 @@ var (
 	ErrUnreachable = errors.New("redstream: redis unreachable")
 
 	// ErrAuth reports that the server refused the credentials (NOAUTH,
-	// WRONGPASS) or the user lacks permission for a command (NOPERM).
+	// WRONGPASS). A user that logged in but may not run a command or touch
+	// a key gets ErrNoPermission instead.
 	ErrAuth = errors.New("redstream: redis refused authentication")
+
+	// ErrNoPermission reports that the Redis user may not run a command or
+	// access a key (an ACL refusal: NOPERM, or its wording inside a Lua
+	// script). The *Error carrying it names the operation and the key; the
+	// server's reply names the command. The README's ACL section lists
+	// what each role needs.
+	ErrNoPermission = errors.New("redstream: redis user lacks permission")
+
+	// ErrConfig reports a connection setting that the server refuses or
+	// cannot serve: a database number beyond its databases ("DB index is
+	// out of range"), or a rediss:// URL for a server that does not speak
+	// TLS. Retrying does not help; the URL or the server must change.
+	ErrConfig = errors.New("redstream: redis connection settings refused")
 
 	// ErrNotStream reports that a key exists but holds another type than a
 	// stream (Redis' WRONGTYPE).
@@ -143,12 +157,17 @@ func classify(err error) error {
 		return ErrNotStream
 	case "NOGROUP":
 		return ErrNoGroup
-	case "NOAUTH", "WRONGPASS", "NOPERM":
+	case "NOAUTH", "WRONGPASS":
 		return ErrAuth
+	case "NOPERM":
+		return ErrNoPermission
 	case "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN":
 		return ErrUnreachable // up, but not serving yet
 	case "":
 	default:
+		if scriptACLRefusal(err) {
+			return ErrNoPermission
+		}
 		return nil
 	}
 	if rueidis.IsRedisNil(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -158,6 +177,21 @@ func classify(err error) error {
 		return ErrUnreachable
 	}
 	return nil
+}
+
+// scriptACLRefusal reports whether err is an ACL refusal of a command a
+// Lua script ran. Redis 7.0 replies to those without the NOPERM code:
+// "The user executing the script can't run this command" or "... can't
+// access at least one of the keys" (after ERR or no code at all); later
+// versions say "has no permissions". rueidis has no helper for it.
+func scriptACLRefusal(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok {
+		return false
+	}
+	msg := re.Error()
+	return strings.Contains(msg, "The user executing the script can't") ||
+		strings.Contains(msg, "has no permissions to")
 }
 
 // isConnErr reports whether err is a transport failure rather than a reply

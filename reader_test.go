@@ -293,8 +293,8 @@ func TestStreamReaderAckFailureIsApartFromTheRead(t *testing.T) {
 	if got.err != nil {
 		t.Fatalf("the read failed with the ack: %v", got.err)
 	}
-	if got.ackErr == nil || !errors.Is(got.ackErr, ErrAuth) {
-		t.Fatalf("ackErr = %v, want the XACK's NOPERM (ErrAuth)", got.ackErr)
+	if got.ackErr == nil || !errors.Is(got.ackErr, ErrNoPermission) {
+		t.Fatalf("ackErr = %v, want the XACK's NOPERM (ErrNoPermission)", got.ackErr)
 	}
 	if len(got.msgs) != 1 || got.msgs[0].ID != fresh[0] {
 		t.Fatalf("read returned %s, want the new entry", describe(got.msgs))

@@ -173,7 +173,7 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 				break // stopping
 			}
 			switch {
-			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth):
+			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth), errors.Is(err, ErrNoPermission):
 				return err
 			case errors.Is(err, ErrNoGroup):
 				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)

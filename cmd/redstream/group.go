@@ -316,6 +316,8 @@ func redisErr(op, key string, err error) error {
 			kind = redstream.ErrNoGroup
 		case "WRONGTYPE":
 			kind = redstream.ErrNotStream
+		case "NOPERM":
+			kind = redstream.ErrNoPermission
 		}
 	}
 	return &redstream.Error{Op: op, Key: key, Kind: kind, Err: err}

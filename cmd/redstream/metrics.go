@@ -16,7 +16,8 @@ import (
 	"github.com/redstream-go/redstream/redstreamprom"
 )
 
-const metricsAddrUsage = "serve Prometheus metrics at http://ADDR/metrics while the command runs (e.g. :9464)"
+const metricsAddrUsage = "serve Prometheus metrics at http://ADDR/metrics while the command runs (e.g. 127.0.0.1:9464; " +
+	"an address that is not loopback, such as :9464, is reachable from the network and is warned about)"
 
 // checkMetricsAddr checks a --metrics-addr value before anything starts.
 func checkMetricsAddr(addr string) error {
@@ -73,7 +74,21 @@ func (a *app) serveMetrics(addr string, client rueidis.Client, m *redstreamprom.
 		}
 	}()
 	fmt.Fprintf(a.stderr, "serving metrics at http://%s/metrics\n", s.addr)
+	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+		fmt.Fprintf(a.stderr, "warning: --metrics-addr %s listens beyond this machine: anyone who can reach it can read the stream, group and consumer names and counts; use 127.0.0.1:PORT to keep it local\n", addr)
+	}
 	return s, nil
+}
+
+// isLoopback reports whether host (of a listen address) stays on this
+// machine: "localhost" or a loopback IP. An empty host means every
+// interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Stop ends the server, letting a scrape in progress finish briefly.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,5 +168,34 @@ func TestDemoMetricsAddr(t *testing.T) {
 	r := cli(t, nil, "demo", "--redis", srv.URL(), "--tickets", "50", "--consumers", "2", "--work", "0s", "--metrics-addr", addr)
 	if r.code != exitOK || !strings.Contains(r.stderr, "serving metrics at http://"+addr+"/metrics") {
 		t.Fatalf("demo --metrics-addr:\n%s", r)
+	}
+}
+
+// Catches: metrics served on every interface without a word, or a warning
+// for an address that stays on this machine.
+func TestMetricsAddrWarnsBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	const warning = "warning: --metrics-addr"
+	_, port, _ := net.SplitHostPort(closedPort(t))
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{
+		{":" + port, true},
+		{"0.0.0.0:" + port, true},
+		{"127.0.0.1:" + port, false},
+		{"localhost:" + port, false},
+	} {
+		r := cli(t, nil, "demo", "--redis", srv.URL(), "--tickets", "5", "--consumers", "1", "--work", "0s", "--metrics-addr", tc.addr)
+		if r.code != exitOK {
+			t.Fatalf("demo --metrics-addr %s:\n%s", tc.addr, r)
+		}
+		if got := strings.Contains(r.stderr, warning); got != tc.warn {
+			t.Errorf("demo --metrics-addr %s: warned %v, want %v:\n%s", tc.addr, got, tc.warn, r)
+		}
+		if tc.warn && !strings.Contains(r.stderr, "127.0.0.1:PORT") {
+			t.Errorf("demo --metrics-addr %s: the warning does not say how to stay local:\n%s", tc.addr, r)
+		}
 	}
 }

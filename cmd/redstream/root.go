@@ -259,10 +259,34 @@ func describe(err error, stream string) error {
 			what = " (" + re.Err.Error() + ")"
 		}
 		return &cliError{msg: fmt.Sprintf("key %s is not a stream%s", stream, what), err: err}
+	case errors.Is(err, redstream.ErrNoPermission):
+		return &cliError{msg: noPermission(err, stream), err: err}
 	case errors.Is(err, context.Canceled):
 		return &cliError{msg: errInterrupted.Error(), err: err}
 	}
 	return err
+}
+
+// noPermission says which operation on which key the Redis user may not
+// do, with the server's reply naming the command, and where the ACL a
+// command needs is listed.
+func noPermission(err error, stream string) string {
+	op, key, reply := "", stream, err.Error()
+	var re *redstream.Error
+	if errors.As(err, &re) {
+		op, reply = " for "+re.Op, errText(re.Err)
+		if re.Key != "" {
+			key = re.Key
+		}
+	}
+	return fmt.Sprintf("permission denied%s on %s: %s; grant it with ACL SETUSER (see \"Least privilege\" in the README)", op, key, reply)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no reason given"
+	}
+	return err.Error()
 }
 
 // oneLine formats err as the single "redstream: ..." line run prints.

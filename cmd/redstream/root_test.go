@@ -140,3 +140,28 @@ func TestOneLine(t *testing.T) {
 		}
 	}
 }
+
+// Catches: an ACL refusal reported as an authentication failure, or as
+// anything but one line naming the command and the key (exit 1).
+func TestNoPermissionIsOneClearLine(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	for _, cmd := range [][]string{
+		{"XGROUP", "CREATE", "orders", "g", "0", "MKSTREAM"},
+		{"ACL", "SETUSER", "nopending", "reset", "on", ">pw", "~orders*", "+@all", "-xpending"},
+	} {
+		if err := do(t, c, cmd...).Error(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	url := strings.Replace(srv.URL(), "redis://", "redis://nopending:pw@", 1)
+	r := cli(t, nil, "pending", "--redis", url, "--stream", "orders", "--group", "g")
+	if r.code != exitFailure {
+		t.Fatalf("pending without XPENDING: want exit %d\n%s", exitFailure, r)
+	}
+	wantOneErrorLine(t, r, "permission denied", "'xpending'", "orders", "ACL SETUSER")
+	if strings.Contains(r.stderr, "authentication") {
+		t.Errorf("a missing permission is reported as an authentication failure:\n%s", r)
+	}
+}
