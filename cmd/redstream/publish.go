@@ -53,8 +53,8 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if stream == "" {
 				return usagef("--stream must not be empty")
 			}
-			if count < 1 {
-				return usagef("--count must be at least 1, got %d", count)
+			if err := checkRange("count", count, 1, maxPublishCount); err != nil {
+				return err
 			}
 			fields, err := parseFieldArgs(args)
 			if err != nil {
@@ -89,13 +89,13 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if p.published == 1 {
 				fmt.Fprintln(a.stdout, p.lastID)
 			} else {
-				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, stream)
+				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, nameText(stream))
 			}
 			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&stream, "stream", "", "the stream to append to (required)")
-	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields")
+	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields (1 to 100000000)")
 	_ = cmd.MarkFlagRequired("stream")
 	return cmd
 }
@@ -146,7 +146,7 @@ func (p *publishRun) send(entries []redstream.Entry) error {
 		}
 		msg := describe(err, p.stream).Error()
 		if p.published > 0 {
-			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), p.stream)
+			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), nameText(p.stream))
 		}
 		return &cliError{msg: msg, err: err}
 	}

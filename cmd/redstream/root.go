@@ -251,14 +251,14 @@ func describe(err error, stream string) error {
 	}
 	switch {
 	case errors.Is(err, redstream.ErrNoStream):
-		return &cliError{msg: fmt.Sprintf("stream %s does not exist", stream), err: err}
+		return &cliError{msg: fmt.Sprintf("stream %s does not exist", nameText(stream)), err: err}
 	case errors.Is(err, redstream.ErrNotStream):
 		what := ""
 		var re *redstream.Error
 		if errors.As(err, &re) && re.Err != nil && strings.HasPrefix(re.Err.Error(), "it holds") {
 			what = " (" + re.Err.Error() + ")"
 		}
-		return &cliError{msg: fmt.Sprintf("key %s is not a stream%s", stream, what), err: err}
+		return &cliError{msg: fmt.Sprintf("key %s is not a stream%s", nameText(stream), what), err: err}
 	case errors.Is(err, context.Canceled):
 		return &cliError{msg: errInterrupted.Error(), err: err}
 	}
