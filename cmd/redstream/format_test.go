@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redis/rueidis"
+
 	"github.com/redstream-go/redstream"
 )
 
@@ -231,4 +233,105 @@ func TestNameText(t *testing.T) {
 			t.Errorf("nameText(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// TestCommandsPrintBinaryLosslessly runs consume, tail and dlq on entries
+// whose names and values are not printable or not valid UTF-8, in a
+// stream whose name holds a newline: every byte comes back from the text
+// and the JSON, and no name reaches a message raw.
+func TestCommandsPrintBinaryLosslessly(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+	const stream = "bin\nary"
+	args := []string{"XADD", stream, "*"}
+	for _, f := range binaryFields {
+		args = append(args, f.Name, f.Value)
+	}
+	if err := do(t, c, args...).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadArgs := append([]string{"XADD", stream + ":dead", "*"}, args[3:]...)
+	if err := do(t, c, deadArgs...).Error(); err != nil {
+		t.Fatal(err)
+	}
+	sameFields := func(what string, got []redstream.Field) {
+		t.Helper()
+		if len(got) != len(binaryFields) {
+			t.Fatalf("%s: %d fields, want %d: %q", what, len(got), len(binaryFields), got)
+		}
+		for i := range got {
+			if got[i] != binaryFields[i] {
+				t.Errorf("%s: field %d is %q, want %q", what, i, got[i], binaryFields[i])
+			}
+		}
+	}
+
+	r := cli(t, nil, "consume", "--redis", url, "--stream", stream, "--group", "g", "--from", "0", "--max", "1", "--json")
+	if r.code != exitOK {
+		t.Fatalf("consume --json:\n%s", r)
+	}
+	m := decodeEntry(t, []byte(r.stdout))
+	if m.Stream != stream {
+		t.Errorf("consume --json: stream %q, want %q", m.Stream, stream)
+	}
+	sameFields("consume --json", m.Fields)
+	if !strings.Contains(r.stderr, `consuming stream "bin\nary" in group g`) {
+		t.Errorf("consume does not quote the stream's name in its messages:\n%s", r)
+	}
+
+	r = cli(t, nil, "consume", "--redis", url, "--stream", stream, "--group", "text", "--from", "0", "--max", "1")
+	if r.code != exitOK {
+		t.Fatalf("consume:\n%s", r)
+	}
+	var fields []redstream.Field
+	for _, tok := range strings.Fields(strings.TrimSuffix(r.stdout, "\n"))[1:] {
+		name, value := splitQuoted(t, tok)
+		fields = append(fields, redstream.Field{Name: name, Value: value})
+	}
+	sameFields("consume text", fields)
+
+	r = cli(t, nil, "tail", "--redis", url, "--stream", stream, "--from", "0", "--count", "1", "--json")
+	if r.code != exitOK {
+		t.Fatalf("tail --json:\n%s", r)
+	}
+	sameFields("tail --json", decodeEntry(t, []byte(r.stdout)).Fields)
+
+	r = cli(t, nil, "dlq", "list", "--redis", url, "--stream", stream, "--json")
+	if r.code != exitOK {
+		t.Fatalf("dlq list --json:\n%s", r)
+	}
+	var d struct {
+		Fields []wireField `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("dlq list --json: %v\n%s", err, r)
+	}
+	fields = fields[:0]
+	for _, f := range d.Fields {
+		fields = append(fields, redstream.Field{Name: either(t, "name", f.Name, f.NameBase64), Value: either(t, "value", f.Value, f.ValueBase64)})
+	}
+	sameFields("dlq list --json", fields)
+
+	r = cli(t, nil, "dlq", "show", "--redis", url, "--stream", stream, deadID(t, c, stream+":dead"))
+	if r.code != exitOK || strings.ContainsAny(r.stdout, "\x00\x1b") || !utf8.ValidString(r.stdout) || !strings.Contains(r.stdout, `"\x00\x01\xfe\xff"`) {
+		t.Errorf("dlq show prints values raw:\n%q", r.stdout)
+	}
+
+	r = cli(t, nil, "info", "--redis", url, "--stream", "no\nsuch")
+	if r.code != exitFailure {
+		t.Fatalf("info of a missing stream: exit %d\n%s", r.code, r)
+	}
+	wantOneErrorLine(t, r, `stream "no\nsuch" does not exist`)
+}
+
+// deadID returns the ID of the first entry of the dead-letter stream key.
+func deadID(t *testing.T, c rueidis.Client, key string) string {
+	t.Helper()
+	es := entries(t, c, key)
+	if len(es) == 0 {
+		t.Fatalf("%s is empty", key)
+	}
+	return es[0].ID
 }
