@@ -34,12 +34,15 @@ Then it stops reading, lets the entries in hand finish and acknowledges
 them before it exits.
 
 Text lines are "<id> field=value field=value ..."; a name or value is
-quoted, Go style, when it is empty or holds spaces, quotes, "=", backslashes
-or unprintable characters.
+quoted, Go style (%q), when it is empty, holds spaces, quotes, "=" or
+backslashes, or is not printable, valid UTF-8: invalid bytes show as \xNN,
+and unquoting gives back the exact bytes.
 --json prints one object per line:
-  {"id":"...","stream":"...","fields":{"name":"value",...},"deliveries":1}
-where "fields" keeps the entry's field order (a name the producer wrote
-twice appears twice).
+  {"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"deliveries":1}
+where "fields" lists the entry's fields in their order (a name the producer
+wrote twice appears twice). A name, value or stream that is not valid UTF-8
+is written instead as "name_base64", "value_base64" or "stream_base64":
+the standard base64 of its bytes.
 
 Entries are read and printed up to --concurrency at a time, with one write
 each time, in stream order (an entry delivered again, after a failed write,
@@ -173,7 +176,7 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
 	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once (1 to 10000)")
 	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry (see above)")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	_ = f.MarkHidden("max")

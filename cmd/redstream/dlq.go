@@ -27,7 +27,18 @@ error, or could not be decoded. Each dead letter keeps the original
 entry's fields and says where it came from and why it failed.
 
 replay re-publishes dead letters to their stream as new entries and removes
-them from the dead-letter stream, each in one atomic step.`,
+them from the dead-letter stream, each in one atomic step.
+
+list --json and show --json print one object per dead letter:
+  {"id":"...","original_id":"...","stream":"...","group":"...","consumer":"...",
+   "deliveries":5,"error":"...","time":"2024-05-01T12:00:00Z",
+   "fields":[{"name":"...","value":"..."},...]}
+with the fields as consume --json prints them, and a member that is not
+valid UTF-8 written as "<member>_base64" (the base64 of its bytes). The
+text of show quotes, Go style, a name or value that is not printable.
+
+IDs (--id, --from, --to, show's argument) are entry IDs such as
+1700000000000-0; --from and --to also take - and + (the first and last).`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&stream, "stream", "", "the stream whose dead letters to work on (required)")
