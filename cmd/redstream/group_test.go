@@ -324,6 +324,9 @@ func TestParseInstant(t *testing.T) {
 		{"-1h", time.Time{}, false},
 		{"1.5d", time.Time{}, false},
 		{"d", time.Time{}, false},
+		{"106751d", now.Add(-106751 * 24 * time.Hour), true},
+		{"106752d", time.Time{}, false}, // beyond a time.Duration: not wrapped around
+		{"99999999999d", time.Time{}, false},
 	} {
 		got, err := parseInstant(tc.in, now)
 		if (err == nil) != tc.ok || (tc.ok && !got.Equal(tc.want)) {
