@@ -97,6 +97,24 @@ func checkHostPort(flag, addr, example string) error {
 	return nil
 }
 
+// helpCmd is "redstream help [command]": cobra's own answers an unknown
+// topic with the root's help and exit 0; this one with bad usage.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "help shows the help of a command: redstream help group setid",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("unknown help topic %q", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
+	}
+}
+
 // subcommands makes cmd a group of subcommands: run bare it prints its
 // help (exit 0); with an argument that names none of its subcommands it
 // is bad usage (exit 2), with suggestions as for the root's commands.

@@ -131,6 +131,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
+	root.SetHelpCommand(helpCmd())
 	root.AddCommand(
 		a.demoCmd(),
 		a.publishCmd(),

@@ -64,6 +64,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"dlq bogus", []string{"dlq", "bogus"}, `unknown command "bogus" for "redstream dlq"`},
 		{"topic bogus", []string{"topic", "bogus"}, `unknown command "bogus" for "redstream topic"`},
 		{"dlq misspelt", []string{"dlq", "lst", "--stream", "s"}, "did you mean list?"},
+		{"help of an unknown command", []string{"help", "bogus"}, `unknown help topic "bogus"`},
+		{"help of an unknown subcommand", []string{"help", "group", "bogus"}, `unknown help topic "group bogus"`},
 
 		// IDs and addresses are checked before anything is sent.
 		{"dlq list bad --from", []string{"dlq", "list", "--stream", "s", "--from", "bogus"}, `--from must be -, + or an entry ID such as 1700000000000-0, got "bogus"`},
@@ -106,7 +108,7 @@ func TestMalformedRedisURLFromEnvIsUsageError(t *testing.T) {
 
 func TestHelpExits0(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--help"}, {}, {"demo", "--help"}, {"help", "publish"}, {"group"}, {"dlq"}, {"topic"}, {"group", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {}, {"demo", "--help"}, {"help", "publish"}, {"group"}, {"dlq"}, {"topic"}, {"group", "--help"}, {"help", "group", "setid"}, {"help"}} {
 		r := cli(t, nil, args...)
 		if r.code != exitOK || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
 			t.Errorf("%q: want help on stdout and exit 0, got\n%s", args, r)
