@@ -335,3 +335,25 @@ func deadID(t *testing.T, c rueidis.Client, key string) string {
 	}
 	return es[0].ID
 }
+
+// consume's JSON writer appends into its reused buffer without
+// allocating, for the common entry of valid UTF-8.
+func TestAppendJSONLineDoesNotAllocate(t *testing.T) {
+	m := &redstream.Message{ID: "1700000000000-0", Stream: "tickets", Deliveries: 1,
+		Fields: redstream.Fields("whatHappened", "ticket received", "ticketID", "42", "note", "é <b>\n")}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { buf = appendJSONLine(buf[:0], m) }); n != 0 {
+		t.Errorf("appendJSONLine allocates %v times per entry", n)
+	}
+}
+
+func BenchmarkAppendJSONLine(b *testing.B) {
+	m := &redstream.Message{ID: "1700000000000-0", Stream: "tickets", Deliveries: 1,
+		Fields: redstream.Fields("whatHappened", "ticket received", "ticketID", "42", "ticketData", strings.Repeat("some ticket data ", 6))}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendJSONLine(buf[:0], m)
+	}
+	b.SetBytes(int64(len(buf)))
+}
