@@ -8,10 +8,13 @@ import (
 	"time"
 )
 
-// Field is one field/value pair of a stream entry.
+// Field is one field/value pair of a stream entry. In JSON it is
+// {"name":...,"value":...}; names and values are bytes, and
+// encoding/json replaces bytes that are not valid UTF-8 with U+FFFD (the
+// CLI's --json writes such a member as "name_base64"/"value_base64").
 type Field struct {
-	Name  string
-	Value string
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Fields builds entry fields from alternating names and values:
@@ -47,15 +50,15 @@ func FieldsFromMap(m map[string]string) []Field {
 // returns unless it copies it.
 type Message struct {
 	// ID is the entry ID Redis assigned, "<milliseconds>-<sequence>".
-	ID string
+	ID string `json:"id"`
 	// Stream is the key of the stream the entry was read from.
-	Stream string
+	Stream string `json:"stream"`
 	// Fields are the entry's field/value pairs in stored order; a field
 	// name may repeat if the producer wrote it twice.
-	Fields []Field
+	Fields []Field `json:"fields"`
 	// Deliveries is how many times Redis has delivered the entry to this
 	// group, starting at 1.
-	Deliveries int
+	Deliveries int `json:"deliveries"`
 }
 
 // Get returns the value of the first field called name and whether it

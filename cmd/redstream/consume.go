@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,12 +34,15 @@ Then it stops reading, lets the entries in hand finish and acknowledges
 them before it exits.
 
 Text lines are "<id> field=value field=value ..."; a name or value is
-quoted, Go style, when it is empty or holds spaces, quotes, "=", backslashes
-or unprintable characters.
+quoted, Go style (%q), when it is empty, holds spaces, quotes, "=" or
+backslashes, or is not printable, valid UTF-8: invalid bytes show as \xNN,
+and unquoting gives back the exact bytes.
 --json prints one object per line:
-  {"id":"...","stream":"...","fields":{"name":"value",...},"deliveries":1}
-where "fields" keeps the entry's field order (a name the producer wrote
-twice appears twice).
+  {"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"deliveries":1}
+where "fields" lists the entry's fields in their order (a name the producer
+wrote twice appears twice). A name, value or stream that is not valid UTF-8
+is written instead as "name_base64", "value_base64" or "stream_base64":
+the standard base64 of its bytes.
 
 Entries are read and printed up to --concurrency at a time, with one write
 each time, in stream order (an entry delivered again, after a failed write,
@@ -60,8 +62,9 @@ was delivered but had not acknowledged.`,
 				return usagef("--group must not be empty")
 			case max < 0:
 				return usagef("--max must not be negative, got %d", max)
-			case concurrency < 1:
-				return usagef("--concurrency must be at least 1, got %d", concurrency)
+			}
+			if err := checkRange("concurrency", concurrency, 1, maxConcurrency); err != nil {
+				return err
 			}
 			if err := checkMetricsAddr(metricsAddr); err != nil {
 				return err
@@ -149,13 +152,13 @@ was delivered but had not acknowledged.`,
 			if err != nil {
 				return err // an invalid option: exit code 2
 			}
-			fmt.Fprintf(a.stderr, "consuming stream %s in group %s as consumer %s; Ctrl-C stops\n", stream, group, cons.Name())
+			fmt.Fprintf(a.stderr, "consuming stream %s in group %s as consumer %s; Ctrl-C stops\n", nameText(stream), nameText(group), nameText(cons.Name()))
 			runErr := cons.Run(ctx)
 			st := cons.Stats()
 			if runErr != nil {
 				return describe(runErr, stream)
 			}
-			msg := fmt.Sprintf("stopped: consumer %s handled and acknowledged %d entries", cons.Name(), st.Acked)
+			msg := fmt.Sprintf("stopped: consumer %s handled and acknowledged %d entries", nameText(cons.Name()), st.Acked)
 			if left := leftOver.Load(); left > 0 {
 				verb := "stay"
 				if left == 1 {
@@ -171,9 +174,9 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&stream, "stream", "", "the stream to read (required)")
 	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
-	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once")
+	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once (1 to 10000)")
 	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry (see above)")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	_ = f.MarkHidden("max")
@@ -188,74 +191,4 @@ func plural(n int64, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.FormatInt(n, 10) + " " + many
-}
-
-// textLine formats "<id> field=value ...\n".
-func textLine(m *redstream.Message) []byte { return appendTextLine(nil, m) }
-
-// appendTextLine appends textLine(m) to b.
-func appendTextLine(b []byte, m *redstream.Message) []byte {
-	b = append(b, m.ID...)
-	for _, f := range m.Fields {
-		b = append(b, ' ')
-		b = append(b, quoteIfNeeded(f.Name)...)
-		b = append(b, '=')
-		b = append(b, quoteIfNeeded(f.Value)...)
-	}
-	return append(b, '\n')
-}
-
-// quoteIfNeeded quotes s, Go style, when printing it bare would be
-// ambiguous on a "field=value field=value" line.
-func quoteIfNeeded(s string) string {
-	if s == "" {
-		return `""`
-	}
-	for _, r := range s {
-		if r <= ' ' || r == '"' || r == '=' || r == '\\' || r == 0x7f || !strconv.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-// jsonLine formats an entry as one JSON object and a newline. The fields
-// are an object in the entry's own order, which encoding/json's maps
-// would lose.
-func jsonLine(m *redstream.Message) []byte { return appendJSONLine(nil, m) }
-
-// appendJSONLine appends jsonLine(m) to b.
-func appendJSONLine(b []byte, m *redstream.Message) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSON(b, m.ID)
-	b = append(b, `,"stream":`...)
-	b = appendJSON(b, m.Stream)
-	b = append(b, `,"fields":{`...)
-	for i, f := range m.Fields {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSON(b, f.Name)
-		b = append(b, ':')
-		b = appendJSON(b, f.Value)
-	}
-	b = append(b, `},"deliveries":`...)
-	b = strconv.AppendInt(b, int64(m.Deliveries), 10)
-	b = append(b, "}\n"...)
-	return b
-}
-
-// appendJSON appends s as a JSON string, exactly as encoding/json writes
-// it: plain printable ASCII is copied as it is, anything else goes
-// through json.Marshal.
-func appendJSON(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

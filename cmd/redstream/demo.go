@@ -61,22 +61,25 @@ acknowledged (checked against the group's pending entries at the end).`,
 		Example: "  redstream demo\n  redstream demo --tickets 300 --work 10ms\n  redstream demo --redis redis://127.0.0.1:6379",
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			switch {
-			case tickets < 1:
-				return usagef("--tickets must be at least 1, got %d", tickets)
-			case consumers < 1:
-				return usagef("--consumers must be at least 1, got %d", consumers)
-			case concurrency < 1:
-				return usagef("--concurrency must be at least 1, got %d", concurrency)
-			case work < 0:
-				return usagef("--work must not be negative, got %v", work)
+			for _, err := range []error{
+				checkRange("tickets", tickets, 1, maxTickets),
+				checkRange("consumers", consumers, 1, maxConsumers),
+				checkRange("concurrency", concurrency, 1, maxConcurrency),
+				checkRange("work", work, 0, maxWork),
+			} {
+				if err != nil {
+					return err
+				}
 			}
 			if err := checkMetricsAddr(metricsAddr); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("partitions") || cmd.Flags().Changed("keys") {
-				if partitions < 1 || partitions > redstream.MaxPartitions || keys < 1 {
-					return usagef("--partitions must be between 1 and %d and --keys at least 1", redstream.MaxPartitions)
+				if err := checkRange("partitions", partitions, 1, redstream.MaxPartitions); err != nil {
+					return err
+				}
+				if err := checkRange("keys", keys, 1, maxKeys); err != nil {
+					return err
 				}
 				return a.topicDemo(cmd, topicDemo{tickets: tickets, consumers: consumers, partitions: partitions, keys: keys, work: work})
 			}
@@ -88,13 +91,13 @@ acknowledged (checked against the group's pending entries at the end).`,
 		}),
 	}
 	f := cmd.Flags()
-	f.IntVar(&tickets, "tickets", 3000, "how many tickets to publish")
-	f.IntVar(&consumers, "consumers", 5, "how many consumers share the tickets")
-	f.DurationVar(&work, "work", 100*time.Millisecond, "how long handling one ticket takes (a timer)")
-	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many tickets each consumer handles at once")
+	f.IntVar(&tickets, "tickets", 3000, "how many tickets to publish (1 to 10000000)")
+	f.IntVar(&consumers, "consumers", 5, "how many consumers share the tickets (1 to 1000)")
+	f.DurationVar(&work, "work", 100*time.Millisecond, "how long handling one ticket takes, a timer (0 to 1h)")
+	f.IntVar(&concurrency, "concurrency", redstream.DefaultConcurrency, "how many tickets each consumer handles at once (1 to 10000)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
-	f.IntVar(&partitions, "partitions", 12, "with --keys or set: run the partitioned-topic demo with this many partitions")
-	f.IntVar(&keys, "keys", 100, "with --partitions or set: how many customers (keys) the tickets belong to")
+	f.IntVar(&partitions, "partitions", 12, "with --keys or set: run the partitioned-topic demo with this many partitions (1 to 1024)")
+	f.IntVar(&keys, "keys", 100, "with --partitions or set: how many customers (keys) the tickets belong to (1 to 1000000)")
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -24,10 +23,10 @@ gone when it stops. It is for trying things out, not for production.`,
 		Example: "  redstream dev-server\n  redstream dev-server --addr 127.0.0.1:7000",
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			host, port, err := net.SplitHostPort(addr)
-			if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
-				return usagef("--addr %q is not host:port, such as 127.0.0.1:6379", addr)
+			if err := checkHostPort("addr", addr, "127.0.0.1:6379"); err != nil {
+				return err
 			}
+			host, _, _ := net.SplitHostPort(addr)
 			srv, err := devserver.Start(addr)
 			if err != nil {
 				if errors.Is(err, syscall.EADDRINUSE) {

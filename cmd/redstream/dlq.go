@@ -1,10 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,7 +27,18 @@ error, or could not be decoded. Each dead letter keeps the original
 entry's fields and says where it came from and why it failed.
 
 replay re-publishes dead letters to their stream as new entries and removes
-them from the dead-letter stream, each in one atomic step.`,
+them from the dead-letter stream, each in one atomic step.
+
+list --json and show --json print one object per dead letter:
+  {"id":"...","original_id":"...","stream":"...","group":"...","consumer":"...",
+   "deliveries":5,"error":"...","time":"2024-05-01T12:00:00Z",
+   "fields":[{"name":"...","value":"..."},...]}
+with the fields as consume --json prints them, and a member that is not
+valid UTF-8 written as "<member>_base64" (the base64 of its bytes). The
+text of show quotes, Go style, a name or value that is not printable.
+
+IDs (--id, --from, --to, show's argument) are entry IDs such as
+1700000000000-0; --from and --to also take - and + (the first and last).`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&stream, "stream", "", "the stream whose dead letters to work on (required)")
@@ -65,8 +76,14 @@ them from the dead-letter stream, each in one atomic step.`,
 		Example: "  redstream dlq list --stream tickets\n  redstream dlq list --stream tickets --json --count 1000",
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(c *cobra.Command, _ []string) error {
-			if count < 1 {
-				return usagef("--count must be at least 1, got %d", count)
+			if err := checkRange("count", count, 1, maxListCount); err != nil {
+				return err
+			}
+			if err := checkIDFlag("from", from, "-", "+"); err != nil {
+				return err
+			}
+			if err := checkIDFlag("to", to, "-", "+"); err != nil {
+				return err
 			}
 			q, done, err := open(c)
 			if err != nil {
@@ -89,7 +106,7 @@ them from the dead-letter stream, each in one atomic step.`,
 	}
 	list.Flags().StringVar(&from, "from", "-", "first dead-letter ID to list")
 	list.Flags().StringVar(&to, "to", "+", "last dead-letter ID to list")
-	list.Flags().Int64Var(&count, "count", 100, "the most dead letters to list")
+	list.Flags().Int64Var(&count, "count", 100, "the most dead letters to list (1 to 100000)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per dead letter")
 
 	var showJSON bool
@@ -109,7 +126,7 @@ them from the dead-letter stream, each in one atomic step.`,
 			d, err := q.Get(c.Context(), args[0])
 			if err != nil {
 				if isNoEntry(err) {
-					return &cliError{msg: fmt.Sprintf("no dead letter %s in %s", args[0], q.Key()), err: err}
+					return &cliError{msg: fmt.Sprintf("no dead letter %s in %s", args[0], nameText(q.Key())), err: err}
 				}
 				return describe(err, q.Key())
 			}
@@ -139,9 +156,15 @@ them from the dead-letter stream, each in one atomic step.`,
 				return usagef("say which dead letters to replay: --id, --from/--to, or --all (one of them)")
 			}
 			for _, id := range ids {
-				if _, err := redstream.ParseID(id); err != nil {
-					return usagef("%q is not an entry ID", id)
+				if err := checkIDFlag("id", id); err != nil {
+					return err
 				}
+			}
+			if err := checkIDFlag("from", rFrom, "-", "+"); err != nil {
+				return err
+			}
+			if err := checkIDFlag("to", rTo, "-", "+"); err != nil {
+				return err
 			}
 			q, done, err := open(c)
 			if err != nil {
@@ -173,7 +196,7 @@ them from the dead-letter stream, each in one atomic step.`,
 					bar.Finish()
 				}
 			}
-			fmt.Fprintf(a.stdout, "replayed %d dead letters from %s to %s\n", n, q.Key(), stream)
+			fmt.Fprintf(a.stdout, "replayed %d dead letters from %s to %s\n", n, nameText(q.Key()), nameText(stream))
 			return describe(err, q.Key())
 		}),
 	}
@@ -198,6 +221,11 @@ them from the dead-letter stream, each in one atomic step.`,
 			if purgeAll && !yes {
 				return usagef("purge --all deletes every dead letter for good; add --yes to do it")
 			}
+			for _, id := range purgeIDs {
+				if err := checkIDFlag("id", id); err != nil {
+					return err
+				}
+			}
 			q, done, err := open(c)
 			if err != nil {
 				return err
@@ -212,7 +240,7 @@ them from the dead-letter stream, each in one atomic step.`,
 			if err != nil {
 				return describe(err, q.Key())
 			}
-			fmt.Fprintf(a.stdout, "purged %d dead letters from %s\n", n, q.Key())
+			fmt.Fprintf(a.stdout, "purged %d dead letters from %s\n", n, nameText(q.Key()))
 			return nil
 		}),
 	}
@@ -220,6 +248,7 @@ them from the dead-letter stream, each in one atomic step.`,
 	purge.Flags().BoolVar(&purgeAll, "all", false, "delete every dead letter")
 	purge.Flags().BoolVar(&yes, "yes", false, "confirm --all")
 
+	subcommands(cmd)
 	cmd.AddCommand(list, show, replay, purge)
 	return cmd
 }
@@ -233,21 +262,18 @@ func btoi(b bool) int {
 
 func isNoEntry(err error) bool { return errors.Is(err, redstream.ErrNoEntry) }
 
+// writeJSONLines prints one JSON object per dead letter (deadLetterJSON).
 func writeJSONLines(w io.Writer, letters []redstream.DeadLetter) error {
-	enc := json.NewEncoder(w)
-	for _, d := range letters {
-		if d.Fields == nil {
-			d.Fields = []redstream.Field{}
-		}
-		if err := enc.Encode(d); err != nil {
-			return err
-		}
+	var b []byte
+	for i := range letters {
+		b = append(b, deadLetterJSON(&letters[i])...)
 	}
-	return nil
+	_, err := w.Write(b)
+	return err
 }
 
 func writeDeadLetters(w io.Writer, key string, total int64, letters []redstream.DeadLetter) error {
-	fmt.Fprintf(w, "%s: %d dead letters\n", key, total)
+	fmt.Fprintf(w, "%s: %d dead letters\n", nameText(key), total)
 	if len(letters) == 0 {
 		return nil
 	}
@@ -277,14 +303,18 @@ func writeDeadLetter(w io.Writer, d *redstream.DeadLetter) error {
 	fmt.Fprintf(tw, "error\t%s\n", oneLineText(d.Error, 0))
 	fmt.Fprintln(tw, "fields")
 	for _, f := range d.Fields {
-		fmt.Fprintf(tw, "  %s\t%s\n", f.Name, f.Value)
+		fmt.Fprintf(tw, "  %s\t%s\n", nameText(f.Name), valueText(f.Value))
 	}
 	return tw.Flush()
 }
 
-// oneLineText folds whitespace and cuts s to max runes (0: no cut).
+// oneLineText folds whitespace, quotes what is left unprintable (see
+// nameText) and cuts s to max runes (0: no cut).
 func oneLineText(s string, max int) string {
 	s = strings.Join(strings.Fields(s), " ")
+	if !printable(s) {
+		s = strconv.Quote(s)
+	}
 	if r := []rune(s); max > 0 && len(r) > max {
 		return string(r[:max-1]) + "…"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func (a *app) groupCmd() *cobra.Command {
 			if !mkstream {
 				if _, err := redstream.NewInspector(client).Stream(ctx, stream); err != nil {
 					if errors.Is(err, redstream.ErrNoStream) {
-						return &cliError{msg: fmt.Sprintf("stream %s does not exist (pass --mkstream to create it)", stream), err: err}
+						return &cliError{msg: fmt.Sprintf("stream %s does not exist (pass --mkstream to create it)", nameText(stream)), err: err}
 					}
 					return describe(err, stream)
 				}
@@ -88,11 +89,11 @@ func (a *app) groupCmd() *cobra.Command {
 			}
 			if err := client.Do(ctx, cmd).Error(); err != nil {
 				if rueidis.IsRedisBusyGroup(err) {
-					return &cliError{msg: fmt.Sprintf("group %s already exists on stream %s", group, stream), err: err}
+					return &cliError{msg: fmt.Sprintf("group %s already exists on stream %s", nameText(group), nameText(stream)), err: err}
 				}
 				return describe(redisErr("create group "+group, stream, err), stream)
 			}
-			fmt.Fprintf(a.stdout, "created group %s on stream %s at %s\n", group, stream, start)
+			fmt.Fprintf(a.stdout, "created group %s on stream %s at %s\n", nameText(group), nameText(stream), start)
 			return nil
 		}),
 	}
@@ -126,11 +127,11 @@ entries were never acknowledged.`,
 				return noGroup(stream, group, nil)
 			case errors.Is(err, redstream.ErrHasPending):
 				return &cliError{msg: fmt.Sprintf("group %s of stream %s has %s pending (delivered, not acknowledged); not deleted (--force deletes it anyway)",
-					group, stream, plural(pending, "entry", "entries")), err: err}
+					nameText(group), nameText(stream), plural(pending, "entry", "entries")), err: err}
 			case err != nil:
 				return describe(err, stream)
 			}
-			msg := fmt.Sprintf("deleted group %s of stream %s", group, stream)
+			msg := fmt.Sprintf("deleted group %s of stream %s", nameText(group), nameText(stream))
 			if pending > 0 {
 				msg += fmt.Sprintf(" with %s pending", plural(pending, "entry", "entries"))
 			}
@@ -141,7 +142,8 @@ entries were never acknowledged.`,
 	del.Flags().BoolVar(&force, "force", false, "delete the group even though entries are pending in it")
 
 	var (
-		id, at string
+		id, at   string
+		setForce bool
 	)
 	setid := &cobra.Command{
 		Use:   "setid --stream S --group G (--id ID | --time TIME)",
@@ -153,7 +155,11 @@ one skips them. Entries already pending stay pending.
 --id takes an entry ID, 0 (replay the whole stream) or $ (skip everything
 there is). --time takes an instant, in RFC 3339 (2024-05-01T12:00:00Z) or
 as a duration ago (90s, 1h, 2d), and uses the ID <milliseconds>-0 of that
-instant: the group is delivered the entries added after it.`,
+instant: the group is delivered the entries added after it.
+
+A position beyond the stream's last entry is refused (an ID larger than any
+the stream has generated, or a --time in the future): the group would skip
+every entry added until then while showing lag 0. --force moves it anyway.`,
 		Example: "  redstream group setid --stream tickets --group g --time 1h\n" +
 			"  redstream group setid --stream tickets --group g --id 0",
 		Args: cobra.NoArgs,
@@ -161,11 +167,15 @@ instant: the group is delivered the entries added after it.`,
 			if c.Flags().Changed("id") == c.Flags().Changed("time") {
 				return usagef("say where the group goes: --id ID or --time TIME (one of them)")
 			}
-			target := id
-			if c.Flags().Changed("time") {
-				t, err := parseInstant(at, time.Now())
+			target, byTime := id, c.Flags().Changed("time")
+			if byTime {
+				now := time.Now()
+				t, err := parseInstant(at, now)
 				if err != nil {
 					return err
+				}
+				if t.After(now) && !setForce {
+					return usagef("--time %s is in the future: the group would skip every entry added until then while its lag shows 0; not moved (--force moves it anyway)", at)
 				}
 				target = redstream.ID{Ms: uint64(max(t.UnixMilli(), 0))}.String()
 			} else if id != "$" {
@@ -179,8 +189,17 @@ instant: the group is delivered the entries added after it.`,
 			}
 			defer client.Close()
 			ctx := c.Context()
-			if _, err := findGroup(ctx, client, stream, group); err != nil {
-				return err
+			info, err := redstream.NewInspector(client).Stream(ctx, stream)
+			if err != nil {
+				return describe(err, stream)
+			}
+			if !hasGroup(info, group) {
+				return noGroup(stream, group, nil)
+			}
+			if !byTime && !setForce {
+				if err := checkSetID(info, id); err != nil {
+					return err
+				}
 			}
 			if err := client.Do(ctx, client.B().XgroupSetid().Key(stream).Group(group).Id(target).Build()).Error(); err != nil {
 				return describe(redisErr("set the ID of group "+group, stream, err), stream)
@@ -190,12 +209,13 @@ instant: the group is delivered the entries added after it.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "group %s of stream %s: last delivered ID now %s; lag %s, pending %d\n",
-				group, stream, orNone(g.LastDeliveredID), lagText(g.Lag), g.Pending)
+				nameText(group), nameText(stream), orNone(g.LastDeliveredID), lagText(g.Lag), g.Pending)
 			return nil
 		}),
 	}
 	setid.Flags().StringVar(&id, "id", "", "the last delivered entry ID: an ID, 0 or $")
 	setid.Flags().StringVar(&at, "time", "", "an instant: RFC 3339, or a duration ago such as 1h")
+	setid.Flags().BoolVar(&setForce, "force", false, "move the group even beyond the stream's last entry")
 
 	consumers := &cobra.Command{
 		Use:   "consumers --stream S --group G",
@@ -214,7 +234,7 @@ last succeeded (inactive; Redis 7.2+, else "unknown").`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "group %s of stream %s: %s, %d pending\n", group, stream,
+			fmt.Fprintf(a.stdout, "group %s of stream %s: %s, %d pending\n", nameText(group), nameText(stream),
 				plural(int64(len(g.Consumers)), "consumer", "consumers"), g.Pending)
 			if len(g.Consumers) == 0 {
 				return nil
@@ -253,14 +273,14 @@ any more and they are never processed. --force deletes it anyway.`,
 			case errors.Is(err, redstream.ErrNoGroup):
 				return noGroup(stream, group, err)
 			case errors.Is(err, redstream.ErrNoConsumer):
-				return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", group, stream, consumer), err: err}
+				return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", nameText(group), nameText(stream), nameText(consumer)), err: err}
 			case errors.Is(err, redstream.ErrHasPending):
 				return &cliError{msg: fmt.Sprintf("consumer %s still owns %s pending in group %s; not deleted: they would become unclaimable and never be processed (--force deletes it anyway)",
-					consumer, plural(pending, "entry", "entries"), group), err: err}
+					nameText(consumer), plural(pending, "entry", "entries"), nameText(group)), err: err}
 			case err != nil:
 				return describe(err, stream)
 			}
-			msg := fmt.Sprintf("deleted consumer %s from group %s of stream %s", consumer, group, stream)
+			msg := fmt.Sprintf("deleted consumer %s from group %s of stream %s", nameText(consumer), nameText(group), nameText(stream))
 			if pending > 0 {
 				msg += fmt.Sprintf("; its %s pending are dropped from the group and will not be processed", plural(pending, "entry", "entries"))
 			}
@@ -272,6 +292,7 @@ any more and they are never processed. --force deletes it anyway.`,
 	delconsumer.Flags().BoolVar(&dcForce, "force", false, "delete the consumer even though it owns pending entries")
 	_ = delconsumer.MarkFlagRequired("consumer")
 
+	subcommands(cmd)
 	cmd.AddCommand(create, del, setid, consumers, delconsumer)
 	return cmd
 }
@@ -291,11 +312,42 @@ func findGroup(ctx context.Context, client rueidis.Client, stream, group string)
 	return nil, noGroup(stream, group, nil)
 }
 
+func hasGroup(info *redstream.StreamInfo, group string) bool {
+	for _, g := range info.Groups {
+		if g.Name == group {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSetID refuses to move a group to an ID beyond the largest the
+// stream has generated: such a group skips every entry added until the
+// server's clock reaches its position, and its lag reads 0 all the while.
+func checkSetID(info *redstream.StreamInfo, id string) error {
+	if id == "$" {
+		return nil
+	}
+	to, err := redstream.ParseID(id)
+	if err != nil {
+		return usagef("--id must be $, 0 or an entry ID such as 1700000000000-0, got %q", id)
+	}
+	last, err := redstream.ParseID(info.LastGeneratedID)
+	if err != nil {
+		last = redstream.ID{} // an empty stream that never had an entry
+	}
+	if to.Compare(last) <= 0 {
+		return nil
+	}
+	return usagef("--id %s is beyond the last entry of stream %s (%s): the group would skip every entry added until then while its lag shows 0; not moved (--force moves it anyway)",
+		id, nameText(info.Stream), last)
+}
+
 func noGroup(stream, group string, err error) error {
 	if err == nil {
 		err = redstream.ErrNoGroup
 	}
-	return &cliError{msg: fmt.Sprintf("stream %s has no consumer group %s", stream, group), err: err}
+	return &cliError{msg: fmt.Sprintf("stream %s has no consumer group %s", nameText(stream), nameText(group)), err: err}
 }
 
 // redisErr wraps an error from a raw Redis command the way the library
@@ -343,7 +395,7 @@ func parseAge(s string) (time.Duration, error) {
 	var err error
 	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && !strings.ContainsAny(days, "hmsuµn") {
 		var n int64
-		if _, err = fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days {
+		if _, err = fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days && n <= math.MaxInt64/int64(24*time.Hour) {
 			d = time.Duration(n) * 24 * time.Hour
 		} else {
 			err = fmt.Errorf("invalid duration %q", s)

@@ -240,6 +240,57 @@ func TestGroupSetID(t *testing.T) {
 	wantOneErrorLine(t, r, "stream missing does not exist")
 }
 
+// TestGroupSetIDRefusesBeyondTheLastEntry: a position the stream has not
+// reached would make the group skip every entry added until then while
+// its lag shows 0; it is refused (exit 2, the group unmoved) unless --force.
+func TestGroupSetIDRefusesBeyondTheLastEntry(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+	seedGroup(t, c, 3, 0)
+	es := entries(t, c, "st")
+	last, err := redstream.ParseID(es[len(es)-1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastDelivered := func() string {
+		t.Helper()
+		g, err := findGroup(ctxT(t, 10*time.Second), c, "st", "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.LastDeliveredID
+	}
+	before := lastDelivered()
+	beyond := redstream.ID{Ms: last.Ms, Seq: last.Seq + 1}.String()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--id", beyond}, "--id " + beyond + " is beyond the last entry of stream st (" + last.String() + ")"},
+		{[]string{"--id", "99999999999999"}, "is beyond the last entry"},
+		{[]string{"--time", "2999-01-01T00:00:00Z"}, "--time 2999-01-01T00:00:00Z is in the future"},
+	} {
+		r := cli(t, nil, append([]string{"group", "setid", "--redis", url, "--stream", "st", "--group", "g"}, tc.args...)...)
+		if r.code != exitUsage {
+			t.Fatalf("setid %v: exit %d, want %d\n%s", tc.args, r.code, exitUsage, r)
+		}
+		wantOneErrorLine(t, r, tc.want, "lag shows 0", "--force")
+		if got := lastDelivered(); got != before {
+			t.Fatalf("setid %v moved the group to %s although refused", tc.args, got)
+		}
+	}
+	// The last entry itself, and --force beyond it, are accepted.
+	if r := cli(t, nil, "group", "setid", "--redis", url, "--stream", "st", "--group", "g", "--id", last.String()); r.code != exitOK {
+		t.Fatalf("setid to the last entry:\n%s", r)
+	}
+	r := cli(t, nil, "group", "setid", "--redis", url, "--stream", "st", "--group", "g", "--id", beyond, "--force")
+	if r.code != exitOK || lastDelivered() != beyond {
+		t.Fatalf("setid --force beyond the last entry:\n%s", r)
+	}
+}
+
 func TestGroupConsumersGolden(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
@@ -273,6 +324,9 @@ func TestParseInstant(t *testing.T) {
 		{"-1h", time.Time{}, false},
 		{"1.5d", time.Time{}, false},
 		{"d", time.Time{}, false},
+		{"106751d", now.Add(-106751 * 24 * time.Hour), true},
+		{"106752d", time.Time{}, false}, // beyond a time.Duration: not wrapped around
+		{"99999999999d", time.Time{}, false},
 	} {
 		got, err := parseInstant(tc.in, now)
 		if (err == nil) != tc.ok || (tc.ok && !got.Equal(tc.want)) {

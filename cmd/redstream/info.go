@@ -74,19 +74,19 @@ func writeInfoJSON(w io.Writer, info *redstream.StreamInfo) error {
 
 func writeInfoText(w io.Writer, info *redstream.StreamInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "stream\t%s\n", info.Stream)
+	fmt.Fprintf(tw, "stream\t%s\n", nameText(info.Stream))
 	fmt.Fprintf(tw, "length\t%d\n", info.Length)
 	fmt.Fprintf(tw, "first ID\t%s\n", orNone(info.FirstID))
 	fmt.Fprintf(tw, "last ID\t%s\n", orNone(info.LastID))
 	fmt.Fprintf(tw, "last generated ID\t%s\n", orNone(info.LastGeneratedID))
 	fmt.Fprintf(tw, "memory\t%s\n", bytesText(info.MemoryBytes))
-	fmt.Fprintf(tw, "dead letters\t%d in %s\n", info.DeadLetters, info.DeadLetterStream)
+	fmt.Fprintf(tw, "dead letters\t%d in %s\n", info.DeadLetters, nameText(info.DeadLetterStream))
 	fmt.Fprintf(tw, "groups\t%d\n", len(info.Groups))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, g := range info.Groups {
-		fmt.Fprintf(w, "\ngroup %s\n", g.Name)
+		fmt.Fprintf(w, "\ngroup %s\n", nameText(g.Name))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "  consumers\t%d\n", len(g.Consumers))
 		fmt.Fprintf(tw, "  pending\t%d\n", g.Pending)
@@ -112,7 +112,7 @@ func writeConsumers(w io.Writer, indent string, cs []redstream.ConsumerInfo) err
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%sCONSUMER\tPENDING\tIDLE\tINACTIVE\n", indent)
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%s\n", indent, c.Name, c.Pending, idleText(c.Idle), durText(c.Inactive, "unknown"))
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%s\n", indent, nameText(c.Name), c.Pending, idleText(c.Idle), durText(c.Inactive, "unknown"))
 	}
 	return tw.Flush()
 }
@@ -162,5 +162,5 @@ func orNone(s string) string {
 	if s == "" || s == "0-0" {
 		return "-"
 	}
-	return s
+	return nameText(s)
 }

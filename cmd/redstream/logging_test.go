@@ -28,9 +28,9 @@ func TestNewCommandsUsageErrors(t *testing.T) {
 		{"group setid bad --time", []string{"group", "setid", "--stream", "s", "--group", "g", "--time", "noon"}, "nor a duration ago"},
 		{"group setid bad --id", []string{"group", "setid", "--stream", "s", "--group", "g", "--id", "x"}, "--id must be"},
 		{"delconsumer without --consumer", []string{"group", "delconsumer", "--stream", "s", "--group", "g"}, `"consumer" not set`},
-		{"pending --count 0", []string{"pending", "--stream", "s", "--group", "g", "--count", "0"}, "--count must be at least 1"},
+		{"pending --count 0", []string{"pending", "--stream", "s", "--group", "g", "--count", "0"}, "--count must be between 1 and 100000, got 0"},
 		{"tail bad --from", []string{"tail", "--stream", "s", "--from", "now"}, "--from must be"},
-		{"top --interval 0", []string{"top", "--interval", "0s"}, "--interval must be positive"},
+		{"top --interval 0", []string{"top", "--interval", "0s"}, "--interval must be between 100ms and 24h, got 0s"},
 		{"top --stream and --match", []string{"top", "--stream", "a", "--match", "b*"}, "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,10 +24,7 @@ func checkMetricsAddr(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usagef("--metrics-addr %q is not host:port or :port", addr)
-	}
-	return nil
+	return checkHostPort("metrics-addr", addr, "127.0.0.1:9464")
 }
 
 // metricsServer serves /metrics for the lifetime of a command.

@@ -39,8 +39,9 @@ was last delivered (idle) and how many times it was delivered.
 				return usagef("--stream must not be empty")
 			case group == "":
 				return usagef("--group must not be empty")
-			case count < 1:
-				return usagef("--count must be at least 1, got %d", count)
+			}
+			if err := checkRange("count", count, 1, maxListCount); err != nil {
+				return err
 			}
 			client, err := a.connect(cmd)
 			if err != nil {
@@ -80,7 +81,7 @@ was last delivered (idle) and how many times it was delivered.
 					}
 				}
 				if total < 0 {
-					return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", group, stream, consumer)}
+					return &cliError{msg: fmt.Sprintf("group %s of stream %s has no consumer %s", nameText(group), nameText(stream), nameText(consumer))}
 				}
 			}
 			return writePending(a.stdout, stream, group, consumer, total, list)
@@ -90,7 +91,7 @@ was last delivered (idle) and how many times it was delivered.
 	f.StringVar(&stream, "stream", "", "the stream (required)")
 	f.StringVar(&group, "group", "", "the consumer group (required)")
 	f.StringVar(&consumer, "consumer", "", "list only this consumer's pending entries")
-	f.Int64Var(&count, "count", 100, "the most entries to list")
+	f.Int64Var(&count, "count", 100, "the most entries to list (1 to 100000)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per pending entry")
 	_ = cmd.MarkFlagRequired("stream")
 	_ = cmd.MarkFlagRequired("group")
@@ -98,22 +99,22 @@ was last delivered (idle) and how many times it was delivered.
 }
 
 func writePending(w io.Writer, stream, group, consumer string, total int64, list []redstream.PendingEntry) error {
-	who := "group " + group
+	who := "group " + nameText(group)
 	if consumer != "" {
-		who = "consumer " + consumer + " of group " + group
+		who = "consumer " + nameText(consumer) + " of group " + nameText(group)
 	}
 	shown := ""
 	if int64(len(list)) < total {
 		shown = fmt.Sprintf(" (showing the oldest %d)", len(list))
 	}
-	fmt.Fprintf(w, "%s of stream %s: %d pending%s\n", who, stream, total, shown)
+	fmt.Fprintf(w, "%s of stream %s: %d pending%s\n", who, nameText(stream), total, shown)
 	if len(list) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCONSUMER\tIDLE\tDELIVERIES")
 	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", p.ID, p.Consumer, idleText(p.Idle), p.Deliveries)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", p.ID, nameText(p.Consumer), idleText(p.Idle), p.Deliveries)
 	}
 	return tw.Flush()
 }

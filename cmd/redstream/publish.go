@@ -20,6 +20,13 @@ import (
 const (
 	// publishBatch is how many entries one PublishBatch call carries.
 	publishBatch = 1000
+	// publishBatchBytes also ends a batch read from stdin: the bytes of
+	// JSON it was made of, so long lines do not pile up in memory.
+	publishBatchBytes = 16 << 20
+	// defaultMaxLine and maxMaxLine bound a line of JSON read from stdin:
+	// by default, and with --max-line at most.
+	defaultMaxLine = 1 << 20
+	maxMaxLine     = 64 << 20
 	// publishProgressMin is the entry count from which publish shows a
 	// progress bar (on a terminal).
 	publishProgressMin = 10000
@@ -29,8 +36,9 @@ const (
 
 func (a *app) publishCmd() *cobra.Command {
 	var (
-		stream string
-		count  int
+		stream  string
+		count   int
+		maxLine int
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --stream S [--count N] [field=value ...]",
@@ -41,8 +49,10 @@ With field=value arguments it appends one entry with those fields in that
 order, or N with --count N; "` + seqPlaceholder + `" in a value becomes the entry's
 number, 1 to N. Without arguments it reads JSON objects from stdin, one per
 line, and appends one entry per object: its keys in the order written,
-string values as they are and other values as JSON text. A malformed line
-stops it with exit code 1 after publishing the lines before it.
+string values as they are and other values as JSON text. A line is at most
+--max-line bytes (default 1 MiB, at most 64 MiB); a longer line is not
+read into memory. A malformed or too long line stops it with exit code 1,
+naming the line, after publishing the lines before it.
 
 It prints the entry's ID when it appended one entry, a summary otherwise.`,
 		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
@@ -53,8 +63,11 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if stream == "" {
 				return usagef("--stream must not be empty")
 			}
-			if count < 1 {
-				return usagef("--count must be at least 1, got %d", count)
+			if err := checkRange("count", count, 1, maxPublishCount); err != nil {
+				return err
+			}
+			if err := checkRange("max-line", maxLine, 1, maxMaxLine); err != nil {
+				return err
 			}
 			fields, err := parseFieldArgs(args)
 			if err != nil {
@@ -81,7 +94,7 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if len(fields) > 0 {
 				err = p.fromArgs(fields, count)
 			} else {
-				err = p.fromJSONLines(a.stdin)
+				err = p.fromJSONLines(a.stdin, maxLine)
 			}
 			if err != nil {
 				return err
@@ -89,13 +102,14 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if p.published == 1 {
 				fmt.Fprintln(a.stdout, p.lastID)
 			} else {
-				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, stream)
+				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, nameText(stream))
 			}
 			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&stream, "stream", "", "the stream to append to (required)")
-	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields")
+	cmd.Flags().IntVar(&maxLine, "max-line", defaultMaxLine, "the longest line of JSON read from stdin, in bytes (1 to 67108864)")
+	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields (1 to 100000000)")
 	_ = cmd.MarkFlagRequired("stream")
 	return cmd
 }
@@ -146,7 +160,7 @@ func (p *publishRun) send(entries []redstream.Entry) error {
 		}
 		msg := describe(err, p.stream).Error()
 		if p.published > 0 {
-			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), p.stream)
+			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), nameText(p.stream))
 		}
 		return &cliError{msg: msg, err: err}
 	}
@@ -189,13 +203,23 @@ func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
 }
 
 // fromJSONLines publishes one entry per JSON object read from r. Blank
-// lines are skipped. A malformed line stops it after publishing the lines
-// before it.
-func (p *publishRun) fromJSONLines(r io.Reader) error {
-	br := bufio.NewReader(r)
+// lines are skipped. A malformed line, or one longer than maxLine bytes,
+// stops it after publishing the lines before it; of a long line no more
+// than maxLine bytes are held.
+func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	batch := make([]redstream.Entry, 0, publishBatch)
+	batchBytes := 0
+	var line []byte
 	for lineNo := 1; ; lineNo++ {
-		line, readErr := br.ReadBytes('\n')
+		var readErr error
+		line, readErr = readLine(br, line[:0], maxLine)
+		if errors.Is(readErr, errLineTooLong) {
+			if err := p.send(batch); err != nil {
+				return err
+			}
+			return fmt.Errorf("stdin line %d is longer than %d bytes, the --max-line bound (published %s to %s before it)", lineNo, maxLine, plural(int64(p.published), "entry", "entries"), nameText(p.stream))
+		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
 			if err := p.send(batch); err != nil {
 				return err
@@ -215,11 +239,13 @@ func (p *publishRun) fromJSONLines(r io.Reader) error {
 				return fmt.Errorf("stdin line %d: %w (published %s to %s before it)", lineNo, err, plural(int64(p.published), "entry", "entries"), p.stream)
 			}
 			batch = append(batch, redstream.Entry{Stream: p.stream, Fields: fields})
-			if len(batch) == publishBatch {
+			batchBytes += len(line)
+			if len(batch) == publishBatch || batchBytes >= publishBatchBytes {
 				if err := p.send(batch); err != nil {
 					return err
 				}
-				batch = batch[:0]
+				clear(batch) // let the sent fields go
+				batch, batchBytes = batch[:0], 0
 			}
 		}
 		if readErr != nil { // io.EOF
@@ -233,6 +259,26 @@ func (p *publishRun) fromJSONLines(r io.Reader) error {
 		return errors.New("nothing to publish: stdin held no JSON objects")
 	}
 	return nil
+}
+
+// errLineTooLong reports a line of stdin longer than the bound.
+var errLineTooLong = errors.New("line too long")
+
+// readLine appends to buf the next line of br, its newline included, and
+// returns it. A line longer than max bytes is not held: it returns
+// errLineTooLong as soon as max bytes have been read. At the end of the
+// input it returns what is left with io.EOF.
+func readLine(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > max+1 || len(buf)+len(frag) > max && frag[len(frag)-1] != '\n' {
+			return buf, errLineTooLong
+		}
+		buf = append(buf, frag...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return buf, err
+		}
+	}
 }
 
 // parseJSONFields turns one JSON object into entry fields, keeping the

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -118,6 +121,77 @@ func TestPublishMalformedJSONLine(t *testing.T) {
 	}
 }
 
+// longLine is a reader of a few short JSON lines, then one line of size
+// bytes that never ends before the input does; it counts what is read.
+type longLine struct {
+	head string
+	size int64
+	read int64
+}
+
+func (l *longLine) Read(p []byte) (int, error) {
+	if l.read < int64(len(l.head)) {
+		n := copy(p, l.head[l.read:])
+		l.read += int64(n)
+		return n, nil
+	}
+	left := int64(len(l.head)) + l.size - l.read
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), left))
+	for i := range p[:n] {
+		p[i] = 'x'
+	}
+	l.read += int64(n)
+	return n, nil
+}
+
+// TestPublishStdinLineBound: a line longer than --max-line stops publish
+// with its line number, after the lines before it are published, having
+// read little more than the bound of it.
+func TestPublishStdinLineBound(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	in := &longLine{head: `{"a":"1"}` + "\n\n" + `{"a":"2"}` + "\n", size: 64 << 20}
+	r := cli(t, in, "publish", "--redis", srv.URL(), "--stream", "events")
+	if r.code != exitFailure {
+		t.Fatalf("exit code %d, want %d\n%s", r.code, exitFailure, r)
+	}
+	wantOneErrorLine(t, r, "stdin line 4 is longer than 1048576 bytes, the --max-line bound", "published 2 entries to events before it")
+	if es := entries(t, c, "events"); len(es) != 2 {
+		t.Errorf("stream holds %d entries, want the 2 lines before the long one", len(es))
+	}
+	if in.read > 2<<20 {
+		t.Errorf("publish read %d bytes of stdin to find a line longer than 1 MiB", in.read)
+	}
+
+	// --max-line raises the bound: a line of exactly the bound is taken.
+	value := strings.Repeat("v", 3<<20)
+	line := `{"big":"` + value + `"}`
+	r = cli(t, strings.NewReader(line+"\n"), "publish", "--redis", srv.URL(), "--stream", "big", "--max-line", fmt.Sprint(len(line)))
+	if r.code != exitOK {
+		t.Fatalf("publish --max-line %d of a line that long:\n%s", len(line), r)
+	}
+	if es := entries(t, c, "big"); len(es) != 1 || es[0].FieldValues[0].Value != value {
+		t.Errorf("the long line was not published whole")
+	}
+	r = cli(t, strings.NewReader(line), "publish", "--redis", srv.URL(), "--stream", "big", "--max-line", fmt.Sprint(len(line)-1))
+	if r.code != exitFailure {
+		t.Fatalf("a line one byte over --max-line, without a newline: exit %d\n%s", r.code, r)
+	}
+	wantOneErrorLine(t, r, "stdin line 1 is longer than")
+
+	for _, bad := range []string{"0", "67108865"} {
+		r = cli(t, strings.NewReader("{}\n"), "publish", "--redis", srv.URL(), "--stream", "big", "--max-line", bad)
+		if r.code != exitUsage {
+			t.Fatalf("--max-line %s: exit %d\n%s", bad, r.code, r)
+		}
+		wantOneErrorLine(t, r, "--max-line must be between 1 and 67108864")
+	}
+}
+
 func TestPublishNothingOnStdin(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
@@ -213,6 +287,42 @@ func TestParseFieldArgs(t *testing.T) {
 	for _, bad := range []string{"a", "=1", ""} {
 		if _, err := parseFieldArgs([]string{bad}); err == nil {
 			t.Errorf("parseFieldArgs(%q) succeeded", bad)
+		}
+	}
+}
+
+// readLine keeps lines of up to max bytes (newline not counted) whole,
+// across reads of its buffer, and refuses longer ones.
+func TestReadLine(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		max   int
+		lines []string
+		long  bool // the last line is too long
+	}{
+		{"a\nbb\n\nccc", 3, []string{"a\n", "bb\n", "\n", "ccc"}, false},
+		{"abcd\n", 3, nil, true},
+		{"abc\n", 3, []string{"abc\n"}, false},
+		{"abcd", 3, nil, true},
+		{strings.Repeat("x", 64<<10) + "\n" + "y", 64 << 10, []string{strings.Repeat("x", 64<<10) + "\n", "y"}, false},
+		{strings.Repeat("x", 64<<10+1) + "\n", 64 << 10, nil, true},
+	} {
+		br := bufio.NewReaderSize(strings.NewReader(tc.in), 64<<10)
+		var got []string
+		var err error
+		for {
+			var line []byte
+			line, err = readLine(br, nil, tc.max)
+			if err != nil && len(line) == 0 || errors.Is(err, errLineTooLong) {
+				break
+			}
+			got = append(got, string(line))
+			if err != nil {
+				break
+			}
+		}
+		if errors.Is(err, errLineTooLong) != tc.long || !reflect.DeepEqual(got, tc.lines) {
+			t.Errorf("readLine(%.20q..., max %d): lines %.40q, err %v; want %.40q, too long %v", tc.in, tc.max, got, err, tc.lines, tc.long)
 		}
 	}
 }

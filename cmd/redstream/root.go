@@ -131,6 +131,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
+	root.SetHelpCommand(helpCmd())
 	root.AddCommand(
 		a.demoCmd(),
 		a.publishCmd(),
@@ -251,14 +252,14 @@ func describe(err error, stream string) error {
 	}
 	switch {
 	case errors.Is(err, redstream.ErrNoStream):
-		return &cliError{msg: fmt.Sprintf("stream %s does not exist", stream), err: err}
+		return &cliError{msg: fmt.Sprintf("stream %s does not exist", nameText(stream)), err: err}
 	case errors.Is(err, redstream.ErrNotStream):
 		what := ""
 		var re *redstream.Error
 		if errors.As(err, &re) && re.Err != nil && strings.HasPrefix(re.Err.Error(), "it holds") {
 			what = " (" + re.Err.Error() + ")"
 		}
-		return &cliError{msg: fmt.Sprintf("key %s is not a stream%s", stream, what), err: err}
+		return &cliError{msg: fmt.Sprintf("key %s is not a stream%s", nameText(stream), what), err: err}
 	case errors.Is(err, redstream.ErrNoPermission):
 		return &cliError{msg: noPermission(err, stream), err: err}
 	case errors.Is(err, context.Canceled):
@@ -279,7 +280,7 @@ func noPermission(err error, stream string) string {
 			key = re.Key
 		}
 	}
-	return fmt.Sprintf("permission denied%s on %s: %s; grant it with ACL SETUSER (see \"Least privilege\" in the README)", op, key, reply)
+	return fmt.Sprintf("permission denied%s on %s: %s; grant it with ACL SETUSER (see \"Least privilege\" in the README)", op, nameText(key), reply)
 }
 
 func errText(err error) string {

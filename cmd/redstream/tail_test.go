@@ -37,7 +37,7 @@ func TestTailFromHistory(t *testing.T) {
 	var e jsonEntry
 	dec := json.NewDecoder(strings.NewReader(lines[0]))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || e.ID != es[3].ID || e.Stream != "st" || e.Fields["seq"] != "4" {
+	if err := dec.Decode(&e); err != nil || e.ID != es[3].ID || e.Stream != "st" || e.Value("seq") != "4" {
 		t.Errorf("first line %s: %+v, %v", lines[0], e, err)
 	}
 	// tail joins no group.

@@ -66,10 +66,11 @@ plain block per refresh.`,
 			switch {
 			case len(streams) > 0 && cmd.Flags().Changed("match"):
 				return usagef("say which streams with --stream or --match, not both")
-			case interval <= 0:
-				return usagef("--interval must be positive, got %v", interval)
 			case iterations < 0:
 				return usagef("--iterations must not be negative, got %d", iterations)
+			}
+			if err := checkRange("interval", interval, minTopInterval, maxTopInterval); err != nil {
+				return err
 			}
 			for _, s := range streams {
 				if s == "" {
@@ -92,7 +93,7 @@ plain block per refresh.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&streams, "stream", nil, "a stream to show (repeatable)")
 	f.StringVar(&match, "match", "*", "show the streams whose names match this glob")
-	f.DurationVar(&interval, "interval", time.Second, "time between refreshes")
+	f.DurationVar(&interval, "interval", time.Second, "time between refreshes (100ms to 24h)")
 	f.IntVar(&iterations, "iterations", 0, "stop after this many refreshes (0: until Ctrl-C)")
 	_ = f.MarkHidden("iterations")
 	return cmd
@@ -251,7 +252,7 @@ func (t *top) writeStream(w io.Writer, info *redstream.StreamInfo, added int64) 
 		over = ", rates over " + cur.at.Sub(prev.at).Round(time.Millisecond).String()
 	}
 	fmt.Fprintf(w, "stream %s: length %d, added %s, memory %s, dead letters %d%s\n",
-		info.Stream, info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters, over)
+		nameText(info.Stream), info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters, over)
 	for _, g := range info.Groups {
 		cur.groups[g.Name] = groupSample{lag: g.Lag, pending: g.Pending}
 		delivered, acked := "-", "-"
@@ -269,7 +270,7 @@ func (t *top) writeStream(w io.Writer, info *redstream.StreamInfo, added int64) 
 			oldest = " (oldest " + roundDuration(*g.OldestPendingAge).String() + ")"
 		}
 		fmt.Fprintf(w, "  group %s: lag %s, pending %d%s, delivered %s, acked %s\n",
-			g.Name, lagText(g.Lag), g.Pending, oldest, delivered, acked)
+			nameText(g.Name), lagText(g.Lag), g.Pending, oldest, delivered, acked)
 		if len(g.Consumers) > 0 {
 			_ = writeConsumers(w, "    ", g.Consumers)
 		}

@@ -206,7 +206,7 @@ func TestTopTerminalRedraws(t *testing.T) {
 	var out, errb lockedBuffer
 	a := newApp(fakeEnv(nil), nil, &out, &errb)
 	a.outTTY = true // as if stdout were a terminal
-	code := a.execute(ctxT(t, time.Minute), []string{"top", "--redis", srv.URL(), "--iterations", "2", "--interval", "50ms"})
+	code := a.execute(ctxT(t, time.Minute), []string{"top", "--redis", srv.URL(), "--iterations", "2", "--interval", "100ms"})
 	if code != exitOK {
 		t.Fatalf("top exit %d\n%s", code, errb.String())
 	}

@@ -48,9 +48,9 @@ which divide the partitions among themselves.`,
 				}
 				return err
 			}
-			fmt.Fprintf(a.stdout, "topic %s: %d partitions\n", t.Name, t.Partitions())
+			fmt.Fprintf(a.stdout, "topic %s: %d partitions\n", nameText(t.Name), t.Partitions())
 			for i, s := range t.Streams() {
-				fmt.Fprintf(a.stdout, "  %d  %s\n", i, s)
+				fmt.Fprintf(a.stdout, "  %d  %s\n", i, nameText(s))
 			}
 			return nil
 		}),
@@ -100,12 +100,13 @@ which divide the partitions among themselves.`,
 			if err := redstream.DeleteTopic(c.Context(), client, name); err != nil {
 				return topicErr(err, name)
 			}
-			fmt.Fprintf(a.stdout, "deleted topic %s\n", name)
+			fmt.Fprintf(a.stdout, "deleted topic %s\n", nameText(name))
 			return nil
 		}),
 	}
 	del.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
 
+	subcommands(cmd)
 	cmd.AddCommand(create, info, del)
 	return cmd
 }
@@ -114,19 +115,19 @@ func isInvalid(err error) bool { return errors.Is(err, redstream.ErrInvalidOptio
 
 func topicErr(err error, name string) error {
 	if errors.Is(err, redstream.ErrNoTopic) {
-		return &cliError{msg: fmt.Sprintf("topic %s does not exist", name), err: err}
+		return &cliError{msg: fmt.Sprintf("topic %s does not exist", nameText(name)), err: err}
 	}
 	return describe(err, name)
 }
 
 func writeTopicInfo(w io.Writer, ti *redstream.TopicInfo) error {
-	fmt.Fprintf(w, "topic %s: %d partitions, groups: %v\n\n", ti.Topic, len(ti.Partitions), ti.Groups)
+	fmt.Fprintf(w, "topic %s: %d partitions, groups: %v\n\n", nameText(ti.Topic), len(ti.Partitions), quoteNames(ti.Groups))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tSTREAM\tNODE\tLENGTH\tGROUP\tOWNER\tLEASE LEFT\tLAG\tPENDING")
 	for _, p := range ti.Partitions {
 		node := orNone(p.Node)
 		if len(p.Groups) == 0 {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t-\t-\t-\t-\t-\n", p.Partition, p.Stream, node, p.Length)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t-\t-\t-\t-\t-\n", p.Partition, nameText(p.Stream), node, p.Length)
 			continue
 		}
 		for _, g := range p.Groups {
@@ -134,7 +135,7 @@ func writeTopicInfo(w io.Writer, ti *redstream.TopicInfo) error {
 			if g.Owner != "" {
 				left = roundDuration(g.LeaseLeft).String()
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", p.Partition, p.Stream, node, p.Length, g.Group, orNone(g.Owner), left, lagText(g.Lag), g.Pending)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", p.Partition, nameText(p.Stream), node, p.Length, nameText(g.Group), orNone(g.Owner), left, lagText(g.Lag), g.Pending)
 		}
 	}
 	return tw.Flush()

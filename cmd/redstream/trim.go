@@ -90,7 +90,7 @@ need since the dry run are kept.`,
 			if err != nil {
 				return describe(err, stream)
 			}
-			fmt.Fprintf(a.stdout, "removed %s from stream %s\n", plural(n, "entry", "entries"), stream)
+			fmt.Fprintf(a.stdout, "removed %s from stream %s\n", plural(n, "entry", "entries"), nameText(stream))
 			return nil
 		}),
 	}
@@ -108,7 +108,7 @@ need since the dry run are kept.`,
 // writeTrimPlan prints what a trim would remove, and why.
 func writeTrimPlan(a *app, p *redstream.TrimPlan) {
 	w := a.stdout
-	fmt.Fprintf(w, "stream %s: %s\n", p.Stream, plural(p.Length, "entry", "entries"))
+	fmt.Fprintf(w, "stream %s: %s\n", nameText(p.Stream), plural(p.Length, "entry", "entries"))
 	if p.Bound == "" {
 		fmt.Fprintf(w, "nothing to trim: %s\n", p.Why)
 		return
