@@ -180,46 +180,56 @@ func TestShutdownDoesNotHandleAnEntryWhoseAckIsOnItsWay(t *testing.T) {
 	}
 }
 
+// firstBatchWaits is a batch handler whose first batch waits for release;
+// it records every batch's size.
+type firstBatchWaits struct {
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func newFirstBatchWaits() *firstBatchWaits { return &firstBatchWaits{release: make(chan struct{})} }
+
+func (h *firstBatchWaits) HandleBatch(ctx context.Context, msgs []*Message) error {
+	h.mu.Lock()
+	h.sizes = append(h.sizes, len(msgs))
+	first := len(h.sizes) == 1
+	h.mu.Unlock()
+	if first {
+		<-h.release
+	}
+	return nil
+}
+
+func (h *firstBatchWaits) batches() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.sizes...)
+}
+
 // Batch consumer: capacity concurrency*batch lets the reader keep
 // reading while the only batch is busy; each read becomes a separate small
 // job; entries queue behind a busy handler instead of staying available.
 func TestBatchConsumerDoesNotReadWhileItsOnlyBatchIsBusy(t *testing.T) {
 	srv := redstreamtest.StartRedis(t)
 	c := srv.Client(t)
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
-	h := BatchHandlerFunc(func(ctx context.Context, msgs []*Message) error {
-		mu.Lock()
-		sizes = append(sizes, len(msgs))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-		return nil
-	})
+	h := newFirstBatchWaits()
 	cons, err := NewBatchConsumer(c, "s", "g", h, BatchSize(10), Block(100*time.Millisecond), StartID("0"), Name("w"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runInternal(t, cons)
 	srv.Do(t, "XADD", "s", "*", "k", "v")
-	waitInternal(t, 5*time.Second, "first batch running", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(sizes) == 1
-	})
+	waitInternal(t, 5*time.Second, "first batch running", func() bool { return len(h.batches()) == 1 })
 	for range 9 {
 		srv.Do(t, "XADD", "s", "*", "k", "v")
 		time.Sleep(150 * time.Millisecond)
 	}
 	held := consumerPending(t, srv, "s", "g", "w")
 	t.Logf("inHand %d capacity %d lowWater %d", cons.inHand.Load(), cons.capacity, cons.lowWater())
-	close(release)
+	close(h.release)
 	waitInternal(t, 5*time.Second, "all handled", func() bool { return cons.Stats().Handled == 10 })
-	mu.Lock()
-	defer mu.Unlock()
+	sizes := h.batches()
 	t.Logf("held while the only batch was busy: %d; batch sizes %v", held, sizes)
 	if held > 1 {
 		t.Fatalf("batch consumer with Concurrency 1 held %d entries while its only batch was busy; batches %v", held, sizes)
@@ -335,19 +345,7 @@ func TestBatchConsumerReadsOneBatchAheadOfABacklog(t *testing.T) {
 	for range 100 {
 		srv.Do(t, "XADD", "s", "*", "k", "v")
 	}
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
-	h := BatchHandlerFunc(func(ctx context.Context, msgs []*Message) error {
-		mu.Lock()
-		sizes = append(sizes, len(msgs))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-		return nil
-	})
+	h := newFirstBatchWaits()
 	cons, err := NewBatchConsumer(c, "s", "g", h, BatchSize(10), StartID("0"), Name("w"))
 	if err != nil {
 		t.Fatal(err)
@@ -362,10 +360,9 @@ func TestBatchConsumerReadsOneBatchAheadOfABacklog(t *testing.T) {
 			t.Fatalf("a batch consumer of BatchSize 10 and Concurrency 1 holds %d entries while its batch runs; want one batch ahead at most", n)
 		}
 	}
-	close(release)
+	close(h.release)
 	waitInternal(t, 10*time.Second, "all handled", func() bool { return cons.Stats().Acked == 100 })
-	mu.Lock()
-	defer mu.Unlock()
+	sizes := h.batches()
 	for i, n := range sizes {
 		if n != 10 {
 			t.Fatalf("batch %d had %d entries, want 10 (batches %v)", i, n, sizes)

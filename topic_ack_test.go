@@ -43,19 +43,15 @@ func (s slowAcks) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []ruei
 	return s.Client.DoMulti(ctx, cmds...)
 }
 
-// A key's next event starts only once its previous event is acknowledged:
-// otherwise a crash in between would hand the previous event to the next
-// owner after a later one was handled, out of order. Acks are slowed down
-// so that an event started early is seen every time, not by chance.
-func TestTopicKeysNextEventStartsAfterTheAck(t *testing.T) {
-	srv := sharedRedis(t)
-	c := dial(t, srv)
+// keyedTopic makes a topic of 2 partitions holding perKey events of each
+// of keys keys, with a "seq" field counting each key's events.
+func keyedTopic(t *testing.T, c rueidis.Client, keys, perKey int) *redstream.Topic {
+	t.Helper()
 	ctx := ctxT(t, 60*time.Second)
 	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const keys, perKey = 3, 8
 	p, _ := redstream.NewPublisher(c)
 	var batch []redstream.KeyedEntry
 	for s := range perKey {
@@ -66,54 +62,83 @@ func TestTopicKeysNextEventStartsAfterTheAck(t *testing.T) {
 	if _, err := p.PublishTopic(ctx, top, batch...); err != nil {
 		t.Fatal(err)
 	}
+	return top
+}
 
-	var mu sync.Mutex
-	last := map[string]string{} // key -> ID of its last handled event
-	handled := 0
-	var early []string
-	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		k := m.Value(redstream.KeyField)
-		mu.Lock()
-		prev := last[k]
-		mu.Unlock()
-		if prev != "" {
-			rows, err := c.Do(ctx, c.B().Xpending().Key(m.Stream).Group("g").Start(prev).End(prev).Count(1).Build()).ToArray()
-			if err != nil {
-				return err
-			}
-			if len(rows) > 0 {
-				mu.Lock()
-				early = append(early, fmt.Sprintf("%s seq %s started while %s was still pending", k, m.Value("seq"), prev))
-				mu.Unlock()
-			}
+// earlyStarts is a handler that records every event started while the
+// previous event of its key was still pending in the group.
+type earlyStarts struct {
+	c       rueidis.Client
+	mu      sync.Mutex
+	last    map[string]string // key -> ID of its last handled event
+	handled int
+	early   []string
+}
+
+func (e *earlyStarts) Handle(ctx context.Context, m *redstream.Message) error {
+	k := m.Value(redstream.KeyField)
+	e.mu.Lock()
+	prev := e.last[k]
+	e.mu.Unlock()
+	if prev != "" {
+		rows, err := e.c.Do(ctx, e.c.B().Xpending().Key(m.Stream).Group("g").Start(prev).End(prev).Count(1).Build()).ToArray()
+		if err != nil {
+			return err
 		}
-		mu.Lock()
-		last[k] = m.ID
-		handled++
-		mu.Unlock()
-		return nil
-	})
+		if len(rows) > 0 {
+			e.mu.Lock()
+			e.early = append(e.early, fmt.Sprintf("%s seq %s started while %s was still pending", k, m.Value("seq"), prev))
+			e.mu.Unlock()
+		}
+	}
+	e.mu.Lock()
+	if e.last == nil {
+		e.last = map[string]string{}
+	}
+	e.last[k] = m.ID
+	e.handled++
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *earlyStarts) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handled
+}
+
+func (e *earlyStarts) check(t *testing.T) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.early {
+		t.Error(s)
+	}
+}
+
+// A key's next event starts only once its previous event is acknowledged:
+// otherwise a crash in between would hand the previous event to the next
+// owner after a later one was handled, out of order. Acks are slowed down
+// so that an event started early is seen every time, not by chance.
+func TestTopicKeysNextEventStartsAfterTheAck(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	const keys, perKey = 3, 8
+	top := keyedTopic(t, c, keys, perKey)
+	h := &earlyStarts{c: c}
 	tc, err := redstream.NewTopicConsumer(slowAcks{Client: c, delay: 30 * time.Millisecond}, top, "g", h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- tc.Run(context.Background()) }()
-	waitFor(t, 30*time.Second, "every event handled", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return handled >= keys*perKey
-	})
+	waitFor(t, 30*time.Second, "every event handled", func() bool { return h.count() >= keys*perKey })
 	waitFor(t, 10*time.Second, "nothing pending", func() bool { return pendingAll(t, c, top) == 0 })
 	if err := tc.Shutdown(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range early {
-		t.Error(e)
-	}
+	h.check(t)
 }
 
 // failingAcks is a client whose first XACKs fail without reaching Redis.
@@ -161,48 +186,9 @@ func (f failingAcks) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []r
 func TestTopicAckFailureIsRetriedBeforeTheKeyMovesOn(t *testing.T) {
 	srv := sharedRedis(t)
 	c := dial(t, srv)
-	ctx := ctxT(t, 60*time.Second)
-	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const keys, perKey = 2, 4
-	p, _ := redstream.NewPublisher(c)
-	var batch []redstream.KeyedEntry
-	for s := range perKey {
-		for k := range keys {
-			batch = append(batch, redstream.KeyedEntry{Key: fmt.Sprintf("key-%d", k), Fields: redstream.Fields("seq", strconv.Itoa(s))})
-		}
-	}
-	if _, err := p.PublishTopic(ctx, top, batch...); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	last := map[string]string{}
-	handled := 0
-	var early []string
-	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		k := m.Value(redstream.KeyField)
-		mu.Lock()
-		prev := last[k]
-		mu.Unlock()
-		if prev != "" {
-			rows, err := c.Do(ctx, c.B().Xpending().Key(m.Stream).Group("g").Start(prev).End(prev).Count(1).Build()).ToArray()
-			if err != nil {
-				return err
-			}
-			if len(rows) > 0 {
-				mu.Lock()
-				early = append(early, fmt.Sprintf("%s seq %s started while %s was still pending", k, m.Value("seq"), prev))
-				mu.Unlock()
-			}
-		}
-		mu.Lock()
-		last[k] = m.ID
-		handled++
-		mu.Unlock()
-		return nil
-	})
+	top := keyedTopic(t, c, keys, perKey)
+	h := &earlyStarts{c: c}
 	var fmu sync.Mutex
 	fails := 3
 	tc, err := redstream.NewTopicConsumer(failingAcks{Client: c, mu: &fmu, fails: &fails}, top, "g", h)
@@ -212,10 +198,7 @@ func TestTopicAckFailureIsRetriedBeforeTheKeyMovesOn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- tc.Run(context.Background()) }()
 	waitFor(t, 30*time.Second, "every event handled and nothing pending", func() bool {
-		mu.Lock()
-		n := handled
-		mu.Unlock()
-		return n >= keys*perKey && pendingAll(t, c, top) == 0
+		return h.count() >= keys*perKey && pendingAll(t, c, top) == 0
 	})
 	if err := tc.Shutdown(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
@@ -226,12 +209,8 @@ func TestTopicAckFailureIsRetriedBeforeTheKeyMovesOn(t *testing.T) {
 		t.Errorf("%d injected XACK failures left unused: the scenario was not reached", fails)
 	}
 	fmu.Unlock()
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range early {
-		t.Error(e)
-	}
-	if handled != keys*perKey {
-		t.Errorf("handled %d events, want %d (no repeats without a crash)", handled, keys*perKey)
+	h.check(t)
+	if n := h.count(); n != keys*perKey {
+		t.Errorf("handled %d events, want %d (no repeats without a crash)", n, keys*perKey)
 	}
 }
