@@ -21,11 +21,13 @@ import (
 func (c *Consumer) reserve(room chan struct{}, backlog bool, t *time.Timer) int {
 	patient := backlog
 	limit := c.capacity
-	if backlog && c.batches != nil {
-		// A batch consumer reads one batch ahead while the stream has a
-		// backlog, so that Redis serves the next read while the handler
-		// runs instead of both taking turns. Entries it holds ahead then
-		// keep no other consumer waiting: there are more behind them.
+	if backlog && c.batches != nil && len(c.rooms) == 1 {
+		// A batch consumer of one stream reads one batch ahead while the
+		// stream has a backlog, so that Redis serves the next read while
+		// the handler runs instead of both taking turns. Entries it holds
+		// ahead then keep no other consumer waiting: there are more behind
+		// them. (With several streams, room read ahead for one would starve
+		// the others' readers.)
 		limit += c.slot
 	}
 	for {
@@ -147,7 +149,7 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 		}
 		var msgs []*Message
 		var err error
-		fresh := false // read with ">": never delivered before
+		fresh, full := false, false // read with ">": never delivered before; a full first read
 		switch {
 		case resume == "" && c.retries.hasDue(stream):
 			msgs = c.retryPage(stream, n)
@@ -164,7 +166,7 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 		case claims.due():
 			msgs, err = c.reclaimPage(stream, &claims, n)
 		default:
-			msgs, err = c.readNew(rd, n, claims.blockFor(c.cfg.block))
+			msgs, full, err = c.readNew(rd, n, claims.blockFor(c.cfg.block))
 			fresh = true
 		}
 		c.unreserve(n, len(msgs))
@@ -191,7 +193,7 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 		retry.Reset()
 		c.dispatch(msgs)
 		if fresh {
-			backlog = len(msgs) == n
+			backlog = full
 			if len(msgs) > 0 {
 				lastSeen = msgs[len(msgs)-1].ID
 			} else if c.waiting.Load() > 0 {
@@ -210,11 +212,14 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 
 // readNew reads up to n new entries, sending the stream's waiting acks in
 // the same round trip. A batch consumer with BatchWait reads on until the
-// batch is full or the wait is over.
-func (c *Consumer) readNew(rd *streamReader, n int, block time.Duration) ([]*Message, error) {
-	msgs, err := c.readWithAcks(rd, n, block)
-	if err != nil || c.cfg.batchWait <= 0 || len(msgs) == 0 || len(msgs) >= n {
-		return msgs, err
+// batch is full or the wait is over. full says whether the first read
+// came back full: the stream has a backlog (a batch filled by waiting on a
+// trickle is no backlog).
+func (c *Consumer) readNew(rd *streamReader, n int, block time.Duration) (msgs []*Message, full bool, err error) {
+	msgs, err = c.readWithAcks(rd, n, block)
+	full = len(msgs) >= n
+	if err != nil || c.cfg.batchWait <= 0 || len(msgs) == 0 || full {
+		return msgs, full, err
 	}
 	deadline := time.Now().Add(c.cfg.batchWait)
 	for len(msgs) < n && !c.life.isStopping() {
@@ -229,7 +234,7 @@ func (c *Consumer) readNew(rd *streamReader, n int, block time.Duration) ([]*Mes
 		}
 		msgs = append(msgs, more...)
 	}
-	return msgs, nil
+	return msgs, false, nil
 }
 
 func (c *Consumer) readWithAcks(rd *streamReader, n int, block time.Duration) ([]*Message, error) {

@@ -22,12 +22,12 @@ import (
 func ceiling(ctx context.Context, e *env) error {
 	bin, err := exec.LookPath("redis-benchmark")
 	if err != nil {
-		e.skipped = append(e.skipped, "ceiling: redis-benchmark is not on PATH (apt-get install redis-tools); ceiling ratios skipped")
+		e.skip("ceiling: redis-benchmark is not on PATH (apt-get install redis-tools); ceiling ratios skipped")
 		return nil
 	}
 	args, err := benchmarkConnArgs(e.url)
 	if err != nil {
-		e.skipped = append(e.skipped, "ceiling: "+err.Error())
+		e.skip("ceiling: " + err.Error())
 		return nil
 	}
 	stream := e.stream("ceiling")

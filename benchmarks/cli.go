@@ -35,7 +35,7 @@ func cliConsume(ctx context.Context, e *env) error {
 	defer os.RemoveAll(dir)
 	bin, err := buildCLI(ctx, dir)
 	if errors.Is(err, errNoCLI) {
-		e.skipped = append(e.skipped, "CLI consume: "+err.Error()+"; its ratio is skipped")
+		e.skip("CLI consume: " + err.Error() + "; its ratio is skipped")
 		return nil
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,22 +92,22 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	// figure and the ceiling it is compared with see the same moments of
 	// a noisy machine.
 	steps := []step{
-		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling, ""},
+		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling, "publish"},
 		{"redstream: publish", redstreamPublish, "publish"},
+		{"watermill: publish", watermillPublish, "publish"},
 		// Right before the Consumer figures it is the ceiling of, so that
 		// the machine's load moves them alike.
 		{"ceiling: raw rueidis XREADGROUP+XACK loop", rawConsume, "consume"},
 		{"redstream: consume", redstreamConsume, "consume"},
 		{"redstream: topic consume", redstreamTopicConsume, "consume"},
 		{"redstream: CLI consume --json to a file", cliConsume, "consume"},
+		{"watermill: subscribe", watermillSubscribe, "consume"},
+		{"asynq: enqueue and process", asynqRun, "peers"},
+		{"go-redis: XADD loop and the seed article's consumer", goRedisRun, "peers"},
 		{"redstream: latency", redstreamLatency, ""},
+		{"watermill: latency", watermillLatency, ""},
 		{"redstream: memory", redstreamMemory, ""},
 		{"redstream: seed scenario", redstreamSeed, ""},
-		{"watermill: publish", watermillPublish, ""},
-		{"watermill: subscribe", watermillSubscribe, "watermill subscribe"},
-		{"watermill: latency", watermillLatency, ""},
-		{"asynq: enqueue and process", asynqRun, ""},
-		{"go-redis: XADD loop and the seed article's consumer", goRedisRun, ""},
 	}
 	for i := 0; i < len(steps); {
 		j, rounds := i+1, 1
@@ -185,6 +186,13 @@ func (e *env) add(key, system string, r bench.Result) {
 		return
 	}
 	e.figures = append(e.figures, Figure{Key: key, System: system, Result: r, runs: []float64{r.Value}})
+}
+
+// skip records why a figure is missing, once however many rounds say so.
+func (e *env) skip(why string) {
+	if !slices.Contains(e.skipped, why) {
+		e.skipped = append(e.skipped, why)
+	}
 }
 
 // better reports whether r beats the best so far: a higher rate, or a
