@@ -209,10 +209,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.acker.start()
 	keep := c.keepAlive()
 	keep.start()
-	for range c.cfg.concurrency {
-		c.workers.Add(1)
-		go c.work()
-	}
+	c.queue.startWorkers(c.cfg.concurrency, &c.workers, c.work)
 	close(c.ready)
 	err = c.readAll()
 
@@ -336,23 +333,16 @@ func (c *Consumer) dispatch(msgs []*Message) {
 	}
 }
 
-// work runs queued jobs until the queue is closed and empty. After Close,
-// jobs not yet started are left: their entries stay pending.
-func (c *Consumer) work() {
-	defer c.workers.Done()
-	for {
-		j, ok := c.queue.pop()
-		if !ok {
-			return
-		}
-		switch {
-		case c.life.hard.Err() != nil:
-			c.abandon(j)
-		case j.batch != nil:
-			c.handleBatch(j.batch)
-		default:
-			c.handleOne(j.m)
-		}
+// work runs one queued job on a worker of the queue. After Close, jobs
+// not yet started are left: their entries stay pending.
+func (c *Consumer) work(j job) {
+	switch {
+	case c.life.hard.Err() != nil:
+		c.abandon(j)
+	case j.batch != nil:
+		c.handleBatch(j.batch)
+	default:
+		c.handleOne(j.m)
 	}
 }
 
