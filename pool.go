@@ -30,8 +30,8 @@ type workQueue struct {
 	waking int  // signaled, or started, and not yet running: one at a time
 	closed bool // no more jobs: workers finish what is queued, then exit
 
-	limit   int       // the most workers started; 0: the caller starts them
-	started int       // workers started so far
+	limit   int // the most workers started; 0: the caller starts them
+	started int // workers started so far
 	workers *sync.WaitGroup
 	run     func(job) // what a started worker does with each job
 }
