@@ -304,9 +304,10 @@ func DeadLetterSuffix(suffix string) Option {
 // consumer of the group that holds no pending entries is removed from
 // the group (default DefaultDeleteIdleConsumers; 0 never removes). A
 // consumer that still holds entries is never removed: its entries are
-// taken over first.
-func DeleteIdleConsumers(d time.Duration) ConsumerOption {
-	return consumerOnly(func(c *consumerConfig) error {
+// taken over first. A TopicConsumer removes them from the partitions it
+// owns.
+func DeleteIdleConsumers(d time.Duration) Option {
+	return option(func(c *consumerConfig) error {
 		if d < 0 {
 			return fmt.Errorf("%w: DeleteIdleConsumers must not be negative, got %v", ErrInvalidOption, d)
 		}
