@@ -400,6 +400,11 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 	c.inFlight.Add(int64(len(run)))
 	took, err := c.calls.batch(c.life.handlers, c.batches, run)
 	c.inFlight.Add(-int64(len(run)))
+	if pe, ok := err.(*PanicError); ok {
+		// One stack for the batch, not one per entry.
+		c.log.Warn("redstream: batch handler panicked", "stream", run[0].Stream, "first_id", run[0].ID, "entries", len(run), "err", err, "stack", string(pe.Stack))
+		err = stackLogged{err}
+	}
 	acks := make([]string, 0, len(run))
 	for _, m := range run {
 		if f := failureOf(err, m); f != nil {
@@ -438,16 +443,16 @@ func (c *Consumer) settle(m *Message, err error, took time.Duration) {
 	if outcome == OutcomeDeadLetter {
 		c.held.remove(m)
 		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) {
-			c.entryLog(m).Warn("redstream: handler failed permanently; dead-lettering the entry", "err", err)
+			c.entryLog(m).Warn("redstream: handler failed permanently; dead-lettering the entry", failAttrs(err)...)
 		} else {
-			c.entryLog(m).Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", "err", err)
+			c.entryLog(m).Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", failAttrs(err)...)
 		}
 		c.toDeadLetter(m, err)
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, took)
 		return
 	}
 	delay := c.cfg.retry.Delay(m.Deliveries - 1)
-	c.entryLog(m).Warn("redstream: handler failed; will retry", "err", err, "retry_in", delay)
+	c.entryLog(m).Warn("redstream: handler failed; will retry", append(failAttrs(err), "retry_in", delay)...)
 	c.cfg.metrics.Handled(m.Stream, c.group, OutcomeRetry, took)
 	c.retries.schedule(m, delay) // still held while it waits
 }
