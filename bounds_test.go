@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +177,43 @@ func TestLargeConcurrencyCostsWhatTheLoadNeeds(t *testing.T) {
 		if k > maxDefaultRead {
 			t.Fatalf("an XAUTOCLAIM asked for %d entries, more than %d", k, maxDefaultRead)
 		}
+	}
+}
+
+// Catches: a queue that starts no worker for a push while none is idle
+// (jobs stranded), one that never reaches its limit under slow jobs, and
+// one that starts more workers than the limit.
+func TestWorkQueueStartsWorkersAsNeededUpToTheLimit(t *testing.T) {
+	const limit = 4
+	q := newWorkQueue()
+	var wg sync.WaitGroup
+	var running, most, done atomic.Int64
+	gate := make(chan struct{})
+	q.startWorkers(limit, &wg, func(job) {
+		r := running.Add(1)
+		for {
+			old := most.Load()
+			if r <= old || most.CompareAndSwap(old, r) {
+				break
+			}
+		}
+		<-gate
+		running.Add(-1)
+		done.Add(1)
+	})
+	if n := q.startedWorkers(); n != 0 {
+		t.Fatalf("%d workers started before any job", n)
+	}
+	q.pushMessages(testMessages(1, 50))
+	waitInternal(t, 10*time.Second, "the limit of workers running", func() bool { return running.Load() == limit })
+	for i := range 50 {
+		q.pushMessages(testMessages(100+i, 1))
+	}
+	close(gate)
+	waitInternal(t, 10*time.Second, "every job run", func() bool { return done.Load() == 100 })
+	q.close()
+	wg.Wait()
+	if n, m := q.startedWorkers(), most.Load(); n != limit || m != limit {
+		t.Fatalf("%d workers started, %d ran at once; want %d", n, m, limit)
 	}
 }
