@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -165,9 +166,34 @@ func (c *Consumer) autoclaim(stream string, cmd rueidis.Completed) (string, []*M
 // Consumers that hold entries are left alone: the reclaim takes their
 // entries first, and a later round removes them.
 func (c *Consumer) deleteIdleConsumers(stream string) error {
-	rows, err := c.client.Do(c.life.readCtx, c.client.B().XinfoConsumers().Key(stream).Group(c.group).Build()).ToArray()
+	return idleCleanup{client: c.client, group: c.group, self: c.cfg.name, after: c.cfg.deleteIdle, log: c.log}.run(c.life.readCtx, stream)
+}
+
+// idleCleanup removes from a group the consumers other than self that
+// were inactive longer than after and hold no pending entries: the names
+// that stopped consumers leave behind. Both kinds of consumer use it, a
+// TopicConsumer on the partitions it owns.
+type idleCleanup struct {
+	client rueidis.Client
+	group  string
+	self   string
+	after  time.Duration
+	log    *slog.Logger
+}
+
+// cleanupEvery is how often a TopicConsumer looks for idle consumers to
+// remove, for DeleteIdleConsumers d.
+func cleanupEvery(d time.Duration) time.Duration {
+	return max(min(d/2, 10*time.Second), 10*time.Millisecond)
+}
+
+// run removes the idle consumers of the group on stream. DeleteConsumer
+// refuses a consumer that holds entries, so one that read meanwhile is
+// never removed with its entries.
+func (ic idleCleanup) run(ctx context.Context, stream string) error {
+	rows, err := ic.client.Do(ctx, ic.client.B().XinfoConsumers().Key(stream).Group(ic.group).Build()).ToArray()
 	if err != nil {
-		return wrapErr("xinfo consumers", stream+" "+c.group, err)
+		return wrapErr("xinfo consumers", stream+" "+ic.group, err)
 	}
 	for _, row := range rows {
 		m, err := row.AsMap()
@@ -181,17 +207,17 @@ func (c *Consumer) deleteIdleConsumers(stream string) error {
 				idle = v
 			}
 		}
-		if name == c.cfg.name || integer(m["pending"]) > 0 || time.Duration(idle)*time.Millisecond < c.cfg.deleteIdle {
+		if name == ic.self || integer(m["pending"]) > 0 || time.Duration(idle)*time.Millisecond < ic.after {
 			continue
 		}
-		_, err = NewInspector(c.client).DeleteConsumer(c.life.readCtx, stream, c.group, name, false)
+		_, err = NewInspector(ic.client).DeleteConsumer(ctx, stream, ic.group, name, false)
 		switch {
 		case errors.Is(err, ErrHasPending), errors.Is(err, ErrNoConsumer):
 			continue // it read or went meanwhile: nothing to do
 		case err != nil:
 			return err
 		default:
-			c.log.Info("redstream: removed an idle consumer with no pending entries", "stream", stream, "removed", name, "idle", time.Duration(idle)*time.Millisecond)
+			ic.log.Info("redstream: removed an idle consumer with no pending entries", "stream", stream, "removed", name, "idle", time.Duration(idle)*time.Millisecond)
 		}
 	}
 	return nil

@@ -45,8 +45,9 @@ func DecodeJSON[T any](m *Message) (T, error) {
 
 // HandleJSON returns a Handler that decodes each entry's JSONField into a
 // T and calls fn with it. An entry that cannot be decoded is not passed
-// to fn: the handler returns an error matching ErrDecode, so the entry
-// stays pending.
+// to fn: the handler returns an error matching ErrDecode, and the entry
+// goes to the dead-letter stream at once, without retries (another
+// attempt would not decode it either).
 func HandleJSON[T any](fn func(ctx context.Context, m *Message, v T) error) Handler {
 	return HandlerFunc(func(ctx context.Context, m *Message) error {
 		v, err := DecodeJSON[T](m)

@@ -212,10 +212,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.acker.start()
 	keep := c.keepAlive()
 	keep.start()
-	for range c.cfg.concurrency {
-		c.workers.Add(1)
-		go c.work()
-	}
+	c.queue.startWorkers(c.cfg.concurrency, &c.workers, c.work)
 	close(c.ready)
 	err = c.readAll()
 
@@ -339,23 +336,16 @@ func (c *Consumer) dispatch(msgs []*Message) {
 	}
 }
 
-// work runs queued jobs until the queue is closed and empty. After Close,
-// jobs not yet started are left: their entries stay pending.
-func (c *Consumer) work() {
-	defer c.workers.Done()
-	for {
-		j, ok := c.queue.pop()
-		if !ok {
-			return
-		}
-		switch {
-		case c.life.hard.Err() != nil:
-			c.abandon(j)
-		case j.batch != nil:
-			c.handleBatch(j.batch)
-		default:
-			c.handleOne(j.m)
-		}
+// work runs one queued job on a worker of the queue. After Close, jobs
+// not yet started are left: their entries stay pending.
+func (c *Consumer) work(j job) {
+	switch {
+	case c.life.hard.Err() != nil:
+		c.abandon(j)
+	case j.batch != nil:
+		c.handleBatch(j.batch)
+	default:
+		c.handleOne(j.m)
 	}
 }
 
@@ -418,6 +408,11 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 	c.inFlight.Add(int64(len(run)))
 	took, err := c.calls.batch(c.life.handlers, c.batches, run)
 	c.inFlight.Add(-int64(len(run)))
+	if pe, ok := err.(*PanicError); ok {
+		// One stack for the batch, not one per entry.
+		c.log.Warn("redstream: batch handler panicked", "stream", run[0].Stream, "first_id", run[0].ID, "entries", len(run), "err", err, "stack", string(pe.Stack))
+		err = stackLogged{err}
+	}
 	acks := make([]string, 0, len(run))
 	for _, m := range run {
 		if f := failureOf(err, m); f != nil {
@@ -456,16 +451,16 @@ func (c *Consumer) settle(m *Message, err error, took time.Duration) {
 	if outcome == OutcomeDeadLetter {
 		c.held.remove(m)
 		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) {
-			c.entryLog(m).Warn("redstream: handler failed permanently; dead-lettering the entry", "err", err)
+			c.entryLog(m).Warn("redstream: handler failed permanently; dead-lettering the entry", failAttrs(err)...)
 		} else {
-			c.entryLog(m).Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", "err", err)
+			c.entryLog(m).Warn("redstream: handler failed on the last allowed delivery; dead-lettering the entry", failAttrs(err)...)
 		}
 		c.toDeadLetter(m, err)
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, took)
 		return
 	}
 	delay := c.cfg.retry.Delay(m.Deliveries - 1)
-	c.entryLog(m).Warn("redstream: handler failed; will retry", "err", err, "retry_in", delay)
+	c.entryLog(m).Warn("redstream: handler failed; will retry", append(failAttrs(err), "retry_in", delay)...)
 	c.cfg.metrics.Handled(m.Stream, c.group, OutcomeRetry, took)
 	c.retries.schedule(m, delay) // still held while it waits
 }

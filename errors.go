@@ -68,8 +68,9 @@ var (
 	// "<milliseconds>-<sequence>" (or one of the special IDs where allowed).
 	ErrInvalidID = errors.New("redstream: invalid stream ID")
 
-	// ErrDecode reports an entry that a typed handler could not decode. The
-	// entry stays pending; it is not acknowledged.
+	// ErrDecode reports an entry that a typed handler could not decode. A
+	// handler returning it sends the entry to the dead-letter stream at
+	// once, as ErrPermanent does.
 	ErrDecode = errors.New("redstream: cannot decode entry")
 
 	// ErrClosed reports use of a Consumer after Close or Shutdown.

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// PanicError is the error a handler's panic is turned into.
+// PanicError is the error a handler's panic is turned into. The consumer's
+// log line for the failure carries the stack under the key "stack".
 type PanicError struct {
 	Value any    // what the handler panicked with
 	Stack []byte // the goroutine's stack at the panic
@@ -16,6 +17,24 @@ type PanicError struct {
 
 // Error describes the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("redstream: handler panicked: %v", e.Value) }
+
+// failAttrs returns the log attributes of a handler's failure: the error,
+// and for a panic the stack it happened on, which the error's text leaves
+// out.
+func failAttrs(err error) []any {
+	var pe *PanicError
+	var logged stackLogged
+	if errors.As(err, &pe) && len(pe.Stack) > 0 && !errors.As(err, &logged) {
+		return []any{"err", err, "stack", string(pe.Stack)}
+	}
+	return []any{"err", err}
+}
+
+// stackLogged is a batch's panic as each of its entries fails with it:
+// the batch's own log line carried the stack, so the entries' do not.
+type stackLogged struct{ error }
+
+func (e stackLogged) Unwrap() error { return e.error }
 
 // handlerCall is the one way both consumer kinds call user code: panics
 // become a PanicError with the stack, the call is timed and counted in

@@ -37,6 +37,27 @@ const (
 	DefaultDeleteIdleConsumers = 24 * time.Hour
 )
 
+// Bounds of the options that size something: a number of goroutines, a
+// read's COUNT, an XACK's length. Values beyond them are refused with
+// ErrInvalidOption, so that a typo cannot exhaust memory.
+const (
+	maxConcurrency = 100_000
+	maxBatchSize   = 10_000
+	maxAckBatch    = 10_000
+	// maxDefaultRead is the most entries a Consumer without BatchSize asks
+	// for in one read, however many handlers it has: a larger Concurrency
+	// lets more entries be handled at once, not read at once.
+	maxDefaultRead = 1000
+)
+
+// checkSize returns ErrInvalidOption unless 1 <= n <= most.
+func checkSize(name string, n, most int) error {
+	if n < 1 || n > most {
+		return fmt.Errorf("%w: %s must be between 1 and %d, got %d", ErrInvalidOption, name, most, n)
+	}
+	return nil
+}
+
 var defaultRetry = backoff.Policy{Base: DefaultRetryBase, Max: DefaultRetryMax}
 
 // connBackoff paces retries after Redis errors: 50ms doubling to 5s.
@@ -111,28 +132,32 @@ func Name(name string) Option {
 	})
 }
 
-// Concurrency sets how many handlers run at once (default
-// DefaultConcurrency; for a batch consumer, how many batches, default 1).
-// A consumer reads no more entries than it has idle handlers for (a batch
-// consumer: than fit in its idle batches), so entries it cannot start soon
-// stay available to other consumers of the group.
+// Concurrency sets how many handlers run at once, between 1 and 100000
+// (default DefaultConcurrency; for a batch consumer, how many batches,
+// default 1). A consumer reads no more entries than it has idle handlers
+// for (a batch consumer: than fit in its idle batches), so entries it
+// cannot start soon stay available to other consumers of the group.
+// Handlers run on goroutines started as the load needs them, so a large
+// setting costs nothing until it is used; one read asks for at most
+// BatchSize entries whatever the setting.
 func Concurrency(n int) Option {
 	return option(func(c *consumerConfig) error {
-		if n < 1 {
-			return fmt.Errorf("%w: Concurrency must be at least 1, got %d", ErrInvalidOption, n)
+		if err := checkSize("Concurrency", n, maxConcurrency); err != nil {
+			return err
 		}
 		c.concurrency = n
 		return nil
 	})
 }
 
-// BatchSize caps how many entries one XREADGROUP asks for (COUNT). The
-// default is the concurrency; for a batch consumer it is DefaultBatchSize,
-// and it is also the most entries one batch holds.
+// BatchSize caps how many entries one XREADGROUP asks for (COUNT),
+// between 1 and 10000. The default is the concurrency, at most 1000; for
+// a batch consumer it is DefaultBatchSize, and it is also the most
+// entries one batch holds.
 func BatchSize(n int) Option {
 	return option(func(c *consumerConfig) error {
-		if n < 1 {
-			return fmt.Errorf("%w: BatchSize must be at least 1, got %d", ErrInvalidOption, n)
+		if err := checkSize("BatchSize", n, maxBatchSize); err != nil {
+			return err
 		}
 		c.batch = n
 		return nil
@@ -181,12 +206,12 @@ func AckInterval(d time.Duration) ConsumerOption {
 	})
 }
 
-// AckBatch sets the most entry IDs acknowledged by one XACK (default
-// DefaultAckBatch).
+// AckBatch sets the most entry IDs acknowledged by one XACK, between 1
+// and 10000 (default DefaultAckBatch).
 func AckBatch(n int) ConsumerOption {
 	return consumerOnly(func(c *consumerConfig) error {
-		if n < 1 {
-			return fmt.Errorf("%w: AckBatch must be at least 1, got %d", ErrInvalidOption, n)
+		if err := checkSize("AckBatch", n, maxAckBatch); err != nil {
+			return err
 		}
 		c.ackBatch = n
 		return nil
@@ -279,9 +304,10 @@ func DeadLetterSuffix(suffix string) Option {
 // consumer of the group that holds no pending entries is removed from
 // the group (default DefaultDeleteIdleConsumers; 0 never removes). A
 // consumer that still holds entries is never removed: its entries are
-// taken over first.
-func DeleteIdleConsumers(d time.Duration) ConsumerOption {
-	return consumerOnly(func(c *consumerConfig) error {
+// taken over first. A TopicConsumer removes them from the partitions it
+// owns.
+func DeleteIdleConsumers(d time.Duration) Option {
+	return option(func(c *consumerConfig) error {
 		if d < 0 {
 			return fmt.Errorf("%w: DeleteIdleConsumers must not be negative, got %v", ErrInvalidOption, d)
 		}
@@ -357,7 +383,8 @@ func BatchWait(d time.Duration) ConsumerOption {
 }
 
 // defaultConsumerConfig is a Consumer's configuration before options:
-// concurrency handlers, reads of batch entries (0: as many as handlers).
+// concurrency handlers, reads of batch entries (0: as many as handlers, at
+// most maxDefaultRead).
 func defaultConsumerConfig(stream string, concurrency, batch int) consumerConfig {
 	return consumerConfig{
 		concurrency: concurrency,
@@ -404,7 +431,7 @@ func (cfg *consumerConfig) finishCommon() {
 		cfg.name = defaultName()
 	}
 	if cfg.batch == 0 {
-		cfg.batch = cfg.concurrency
+		cfg.batch = min(cfg.concurrency, maxDefaultRead)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)

@@ -138,7 +138,7 @@ func TestOptionsApplyToTheirKinds(t *testing.T) {
 			t.Fatalf("%T applied differently to the two kinds: %+v vs %+v", o, c, tc)
 		}
 	}
-	for _, o := range []ConsumerOption{ClaimMinIdle(time.Second), ClaimInterval(time.Second), DeleteIdleConsumers(time.Second),
+	for _, o := range []ConsumerOption{ClaimMinIdle(time.Second), ClaimInterval(time.Second),
 		AlsoStreams("x"), BatchWait(time.Second), AckInterval(time.Millisecond), AckBatch(1)} {
 		if _, ok := o.(TopicConsumerOption); ok {
 			t.Errorf("%T, a Consumer option, is also a TopicConsumerOption", o)

@@ -361,7 +361,7 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 			return true
 		case OutcomeDeadLetter:
 			tc.failed.Add(1)
-			tc.log.Warn("redstream: handler failed for good; dead-lettering the event", "partition", r.p, "id", m.ID, "deliveries", m.Deliveries, "err", err)
+			tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries).Warn("redstream: handler failed for good; dead-lettering the event", failAttrs(err)...)
 			if !r.deadLetter(m, err) {
 				return false
 			}
@@ -371,7 +371,7 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 		tc.failed.Add(1)
 		log := tc.log.With("partition", r.p, "id", m.ID, "deliveries", m.Deliveries)
 		tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
-		log.Warn("redstream: handler failed; retrying in order", "err", err)
+		log.Warn("redstream: handler failed; retrying in order", failAttrs(err)...)
 		r.setRetrying(m, true)
 		ok := r.sleep(tc.cfg.retry.Delay(m.Deliveries - 1))
 		r.setRetrying(m, false)

@@ -9,27 +9,67 @@ type job struct {
 	batch []*Message
 }
 
-// workQueue hands what readers read to a fixed set of workers, one
+// workQueue hands what readers read to a set of workers, at most one
 // goroutine per Concurrency, instead of a goroutine per entry. Jobs are
 // taken in order. One idle worker at a time is being woken: pushing wakes
 // one, and a worker that starts while jobs are still waiting wakes the
 // next. A burst of slow jobs spreads over as many workers as it keeps
 // busy, while quick handlers drain a read on few goroutines, without a
 // wake-up (or a fight over the lock) per entry.
+//
+// Workers are started as they are needed (see startWorkers): where a
+// worker would be woken but none is idle, a new one is started, up to
+// the limit. A consumer with a large Concurrency that is never that busy
+// runs only the goroutines its load has needed.
 type workQueue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	jobs   []job
 	head   int
 	idle   int
-	waking int  // signaled and not yet running: one at a time
+	waking int  // signaled, or started, and not yet running: one at a time
 	closed bool // no more jobs: workers finish what is queued, then exit
+
+	limit   int // the most workers started; 0: the caller starts them
+	started int // workers started so far
+	workers *sync.WaitGroup
+	run     func(job) // what a started worker does with each job
 }
 
 func newWorkQueue() *workQueue {
 	q := &workQueue{}
 	q.cond.L = &q.mu
 	return q
+}
+
+// startWorkers makes the queue start its own workers as jobs need them,
+// up to limit, each calling run for every job it takes, counted in wg.
+// Without it, the caller runs workers that call pop.
+func (q *workQueue) startWorkers(limit int, wg *sync.WaitGroup, run func(job)) {
+	q.mu.Lock()
+	q.limit, q.workers, q.run = limit, wg, run
+	q.mu.Unlock()
+}
+
+// startedWorkers returns how many workers the queue has started.
+func (q *workQueue) startedWorkers() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.started
+}
+
+// worker runs jobs until the queue is closed and empty.
+func (q *workQueue) worker() {
+	defer q.workers.Done()
+	arriving := true // counted in waking until it first looks
+	for {
+		j, ok := q.take(arriving)
+		if !ok {
+			return
+		}
+		arriving = false
+		q.run(j)
+	}
 }
 
 // pushMessages queues one job per message.
@@ -58,8 +98,15 @@ func (q *workQueue) pushBatch(msgs []*Message) {
 
 // pop waits for the next job; it reports false once the queue is closed
 // and empty.
-func (q *workQueue) pop() (job, bool) {
+func (q *workQueue) pop() (job, bool) { return q.take(false) }
+
+// take is pop for a worker; arriving says it is a worker the queue has
+// just started, which was counted as being woken.
+func (q *workQueue) take(arriving bool) (job, bool) {
 	q.mu.Lock()
+	if arriving && q.waking > 0 {
+		q.waking--
+	}
 	for q.head == len(q.jobs) && !q.closed {
 		q.idle++
 		q.cond.Wait()
@@ -94,9 +141,20 @@ func (q *workQueue) pop() (job, bool) {
 }
 
 // wakeOne reports whether to wake an idle worker (with mu held): when one
-// is idle and none is being woken already.
+// is idle and none is being woken already. With none idle, it starts a
+// new worker instead, if the limit allows; that one counts as being woken
+// until it runs.
 func (q *workQueue) wakeOne() bool {
-	if q.idle == 0 || q.waking > 0 {
+	if q.waking > 0 {
+		return false
+	}
+	if q.idle == 0 {
+		if q.started < q.limit {
+			q.started++
+			q.waking++
+			q.workers.Add(1)
+			go q.worker()
+		}
 		return false
 	}
 	q.waking++

@@ -34,6 +34,14 @@ type Publisher struct {
 	slots sync.Map
 }
 
+// Bounds of the retention options: no Redis holds 10^12 entries in one
+// stream, and an age beyond ten years would reach back before 1970, where
+// entry IDs cannot go.
+const (
+	maxMaxLen = 1_000_000_000_000
+	maxMaxAge = 10 * 365 * 24 * time.Hour
+)
+
 // PublisherOption configures a Publisher.
 type PublisherOption func(*Publisher) error
 
@@ -41,11 +49,12 @@ type PublisherOption func(*Publisher) error
 // MAXLEN ~ n): Redis removes whole macro nodes of the oldest entries, so a
 // stream may hold somewhat more than n. Trimming removes entries whether
 // or not every group has read them; size n for the longest consumer
-// outage you must survive. The default is no trimming.
+// outage you must survive. n must be between 1 and 10^12. The default is
+// no trimming.
 func MaxLen(n int64) PublisherOption {
 	return func(p *Publisher) error {
-		if n <= 0 {
-			return fmt.Errorf("%w: MaxLen must be positive, got %d", ErrInvalidOption, n)
+		if n < 1 || n > maxMaxLen {
+			return fmt.Errorf("%w: MaxLen must be between 1 and %d, got %d", ErrInvalidOption, int64(maxMaxLen), n)
 		}
 		p.maxLen = n
 		return nil
@@ -57,11 +66,12 @@ func MaxLen(n int64) PublisherOption {
 // whether or not every group has read them. The age is measured on the
 // publisher's clock against IDs made by the server's, so d must be at
 // least a minute: far longer than any sane clock skew, which could
-// otherwise trim the entry being written. The default is no trimming.
+// otherwise trim the entry being written; and at most ten years (87600h),
+// so that now-d stays a valid entry ID. The default is no trimming.
 func MaxAge(d time.Duration) PublisherOption {
 	return func(p *Publisher) error {
-		if d < time.Minute {
-			return fmt.Errorf("%w: MaxAge must be at least 1m, got %v", ErrInvalidOption, d)
+		if d < time.Minute || d > maxMaxAge {
+			return fmt.Errorf("%w: MaxAge must be between 1m and %v, got %v", ErrInvalidOption, maxMaxAge, d)
 		}
 		p.maxAge = d
 		return nil

@@ -34,8 +34,10 @@ const DefaultLease = 6 * time.Second
 // again. A consumer that takes a partition over first finishes the
 // previous owner's pending entries, in order, before reading new ones.
 //
-// Options are the Consumer's, plus Lease; AlsoStreams, ClaimMinIdle,
-// ClaimInterval and DeleteIdleConsumers do not apply.
+// Options are the Consumer's, plus Lease; AlsoStreams, ClaimMinIdle and
+// ClaimInterval do not apply. DeleteIdleConsumers does: the consumer
+// removes, from the partitions it owns, the names that stopped consumers
+// left behind once they hold nothing.
 type TopicConsumer struct {
 	client  rueidis.Client
 	topic   *Topic
@@ -55,6 +57,10 @@ type TopicConsumer struct {
 
 	sem  chan struct{} // running handlers
 	acks *ackGroup     // shared by its partitions
+
+	cleanNext time.Time      // when to look for idle consumers again
+	cleaning  sync.WaitGroup // the look in progress, at most one
+	cleanBusy atomic.Bool
 
 	handled      atomic.Int64
 	failed       atomic.Int64
@@ -82,6 +88,7 @@ func NewTopicConsumer(client rueidis.Client, topic *Topic, group string, handler
 		maxDeliveries: DefaultMaxDeliveries,
 		retry:         defaultRetry,
 		deadSuffix:    DefaultDeadLetterSuffix,
+		deleteIdle:    DefaultDeleteIdleConsumers,
 		lease:         DefaultLease,
 	}
 	for _, o := range opts {
@@ -200,6 +207,7 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 			continue
 		}
 		retry.Reset()
+		tc.deleteIdleConsumers()
 		select {
 		case <-t.C:
 			continue
@@ -209,6 +217,7 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 		break
 	}
 	tc.stopAll(true)
+	tc.cleaning.Wait()
 	ctx2, cancel2 := context.WithTimeout(tc.life.hard, 2*time.Second)
 	defer cancel2()
 	_ = tc.client.Do(ctx2, tc.client.B().Hdel().Key(tc.coord).Field("m:"+tc.cfg.name).Build()).Error()
@@ -434,6 +443,30 @@ func (tc *TopicConsumer) handOver(r *partitionRun) {
 	tc.mu.Unlock()
 	tc.moves.Add(1)
 	tc.log.Info("redstream: gave partition up to rebalance", "partition", r.p)
+}
+
+// deleteIdleConsumers removes, when it is due, the idle consumers that
+// hold nothing from the groups of the partitions this consumer owns, off
+// the heartbeat's goroutine: the heartbeat must not wait for it.
+func (tc *TopicConsumer) deleteIdleConsumers() {
+	if tc.cfg.deleteIdle <= 0 || time.Now().Before(tc.cleanNext) || !tc.cleanBusy.CompareAndSwap(false, true) {
+		return
+	}
+	tc.cleanNext = time.Now().Add(cleanupEvery(tc.cfg.deleteIdle))
+	ic := idleCleanup{client: tc.client, group: tc.group, self: tc.cfg.name, after: tc.cfg.deleteIdle, log: tc.log}
+	tc.cleaning.Add(1)
+	go func() {
+		defer tc.cleaning.Done()
+		defer tc.cleanBusy.Store(false)
+		for _, p := range tc.Owned() {
+			if err := ic.run(tc.life.readCtx, tc.topic.Stream(p)); err != nil {
+				if tc.life.readCtx.Err() == nil {
+					tc.log.Error("redstream: removing idle consumers failed", "partition", p, "err", err)
+				}
+				return
+			}
+		}
+	}()
 }
 
 // expire stops handling every partition once the leases can no longer be
