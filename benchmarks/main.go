@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 )
@@ -59,14 +60,15 @@ type Config struct {
 	JSON     bool
 	Size     int // payload bytes, the same for every system
 
-	N          int           // messages per throughput figure (backlogs, concurrent publishes)
-	LoopN      int           // messages per single-goroutine publish loop
-	MemoryN    int           // backlog consumed by the memory figure
-	CeilingN   int           // redis-benchmark requests
-	LatencyFor time.Duration // how long each latency rate is held
-	Tickets    int           // seed scenario
-	Work       time.Duration // seed scenario, per ticket
-	Rounds     int           // throughput figures: best of this many runs
+	N          int            // messages per throughput figure (backlogs, concurrent publishes)
+	LoopN      int            // messages per single-goroutine publish loop
+	MemoryN    int            // backlog consumed by the memory figure
+	CeilingN   int            // redis-benchmark requests
+	LatencyFor time.Duration  // how long each latency rate is held
+	Tickets    int            // seed scenario
+	Work       time.Duration  // seed scenario, per ticket
+	Rounds     int            // throughput figures: best of this many runs
+	Only       *regexp.Regexp // run only the steps whose name matches; nil: all
 }
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
@@ -80,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.N, "n", 0, "messages per throughput figure: consume backlogs and concurrent publishes (default 500000, --quick 50000)")
 	fs.IntVar(&cfg.LoopN, "loop-n", 0, "messages per single-goroutine publish loop (default n/5)")
 	fs.IntVar(&cfg.MemoryN, "memory-n", 0, "backlog for the memory figure (default 1000000, --quick 100000)")
+	only := fs.String("only", "", "run only the steps whose name matches this regular expression (e.g. 'consume|subscribe'); the ratios then cover what was measured")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "runs of each throughput figure, keeping the best; the ratios' two sides take their rounds in turn (default 3, --quick 1)")
 	fs.DurationVar(&cfg.LatencyFor, "latency-for", 0, "how long each latency rate is held (default 10s, --quick 2s)")
 	fs.Usage = func() {
@@ -93,6 +96,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.defaults()
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return cfg, fmt.Errorf("--only: %w", err)
+		}
+		cfg.Only = re
+	}
 	switch {
 	case cfg.Size < 1:
 		return cfg, fmt.Errorf("--size must be at least 1, got %d", cfg.Size)

@@ -109,6 +109,9 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		{"redstream: memory", redstreamMemory, ""},
 		{"redstream: seed scenario", redstreamSeed, ""},
 	}
+	if cfg.Only != nil {
+		steps = slices.DeleteFunc(steps, func(s step) bool { return !cfg.Only.MatchString(s.name) })
+	}
 	for i := 0; i < len(steps); {
 		j, rounds := i+1, 1
 		if steps[i].group != "" {
