@@ -53,6 +53,7 @@ type TopicConsumer struct {
 	releases sync.WaitGroup        // hand-overs in progress
 	valid    time.Time             // leases count as held until then
 	server   ServerInfo            // read once when Run starts
+	noFlags  atomic.Bool           // the server refused coordinateScriptOOM's flags
 
 	sem chan struct{} // running handlers
 
@@ -322,12 +323,19 @@ func (tc *TopicConsumer) coordinate() error {
 	tc.mu.Unlock()
 	ctx, cancel := context.WithTimeout(tc.life.hard, tc.cfg.lease/3)
 	defer cancel()
+	args := []string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}
 	script := coordinateScript
-	if tc.server.Known() && tc.server.AtLeast(7, 0) {
+	flagged := tc.server.Known() && tc.server.AtLeast(7, 0) && !tc.noFlags.Load()
+	if flagged {
 		script = coordinateScriptOOM
 	}
-	arr, err := script.Exec(ctx, tc.client, []string{tc.coord},
-		[]string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}).ToArray()
+	arr, err := script.Exec(ctx, tc.client, []string{tc.coord}, args).ToArray()
+	if _, reply := rueidis.IsRedisErr(err); flagged && reply && classify(err) == nil && redisCode(err) != "OOM" {
+		// A server that claims 7.0 but does not know script flags (an
+		// embedded one, say): the plain script from now on.
+		tc.noFlags.Store(true)
+		arr, err = coordinateScript.Exec(ctx, tc.client, []string{tc.coord}, args).ToArray()
+	}
 	if err != nil {
 		return wrapErr("coordinate", tc.coord, err)
 	}
