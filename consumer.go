@@ -150,8 +150,9 @@ func newConsumer(client rueidis.Client, stream, group string, cfg consumerConfig
 func (c *Consumer) Name() string { return c.cfg.name }
 
 // Ready returns a channel that is closed once Run has joined the group on
-// every stream (creating them if missing): from then on, with StartID("$"),
-// every entry added is delivered. It is never closed if Run fails first.
+// every stream (creating them if missing) and registered the consumer's
+// name: from then on, even with StartID("$"), every entry added is
+// delivered. It is never closed if Run fails first.
 func (c *Consumer) Ready() <-chan struct{} { return c.ready }
 
 // Group returns the consumer group's name.
@@ -187,9 +188,13 @@ func (c *Consumer) Stats() ConsumerStats {
 	}
 }
 
-// Run joins the group (creating it, and the stream, if missing), resumes
-// the entries this consumer's name still holds, then reads new entries
-// until ctx ends or Shutdown or Close is called. Ending ctx works like
+// Run joins the group (creating it, and the stream, if missing, at
+// StartID; joining a group that exists writes nothing, so it works while
+// Redis refuses writes, e.g. under maxmemory), resumes the entries this
+// consumer's name still holds, then reads new entries until ctx ends or
+// Shutdown or Close is called. A group that disappears meanwhile is
+// re-created after the last new entry this consumer was handed, and the
+// fact logged. Ending ctx works like
 // Shutdown: reading stops, running handlers finish and their entries are
 // acknowledged before Run returns nil. After Close, Run returns ErrClosed
 // once running handlers have returned. Errors joining the group are
@@ -234,7 +239,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// join creates the group on every stream where it is missing. A stop
+// join joins the group on every stream, creating it only where it is
+// missing (see joinGroups), and registers the consumer's name. A stop
 // before it is done ends Run without an error.
 func (c *Consumer) join(ctx context.Context) error {
 	setup, cancel := context.WithCancel(ctx)
@@ -242,17 +248,18 @@ func (c *Consumer) join(ctx context.Context) error {
 	stopSetup := context.AfterFunc(c.life.readCtx, cancel) // Shutdown or Close
 	defer stopSetup()
 	c.server = serverInfo(setup, c.client)
-	for _, s := range c.cfg.streams {
-		if err := c.createGroup(setup, s); err != nil {
-			switch {
-			case c.life.hard.Err() != nil:
-				return ErrClosed
-			case ctx.Err() != nil || c.life.readCtx.Err() != nil:
-				return errStoppedEarly
-			}
-			return err
+	joins, err := joinGroups(setup, c.client, c.group, c.cfg.startID, c.cfg.streams)
+	if err != nil {
+		switch {
+		case c.life.hard.Err() != nil:
+			return ErrClosed
+		case ctx.Err() != nil || c.life.readCtx.Err() != nil:
+			return errStoppedEarly
 		}
+		return err
 	}
+	noteCreatedAtEnd(c.log, c.group, c.cfg.startID, joins)
+	registerConsumer(setup, c.client, c.server, c.group, c.cfg.name, c.cfg.streams, c.log)
 	return nil
 }
 
@@ -309,13 +316,11 @@ func (c *Consumer) Close() error {
 	return nil
 }
 
-func (c *Consumer) createGroup(ctx context.Context, stream string) error {
-	cmd := c.client.B().XgroupCreate().Key(stream).Group(c.group).Id(c.cfg.startID).Mkstream().Build()
-	err := c.client.Do(ctx, cmd).Error()
-	if err == nil || rueidis.IsRedisBusyGroup(err) {
-		return nil
-	}
-	return wrapErr("xgroup create", stream+" "+c.group, err)
+// regroup re-creates the group on stream after it disappeared, after
+// lastSeen, the last new entry this consumer's reader was handed (see
+// regroup in join.go).
+func (c *Consumer) regroup(stream, lastSeen string) error {
+	return regroup(c.life.readCtx, c.client, c.server, c.group, c.cfg.name, stream, lastSeen, c.cfg.startID, c.log.With("stream", stream))
 }
 
 // dispatch holds msgs (all of one stream) and queues them for the

@@ -178,10 +178,11 @@ func Block(d time.Duration) Option {
 	})
 }
 
-// StartID sets where a group created by this consumer starts: "$" (the
-// default) delivers only entries added after the group exists, "0" the
-// whole stream, and an entry ID the entries after it. An existing group is
-// never moved.
+// StartID sets where a group created by this consumer starts: "0" (the
+// default) delivers the whole stream, entries already there included;
+// "$" only entries added after the group exists (a group created at "$"
+// on a stream that holds entries logs that they are not delivered); and
+// an entry ID the entries after it. An existing group is never moved.
 func StartID(id string) Option {
 	return option(func(c *consumerConfig) error {
 		if id != "$" && id != "0" {
@@ -390,7 +391,7 @@ func defaultConsumerConfig(stream string, concurrency, batch int) consumerConfig
 		concurrency: concurrency,
 		batch:       batch,
 		block:       DefaultBlock,
-		startID:     "$",
+		startID:     "0",
 		ackInterval: DefaultAckInterval,
 		ackBatch:    DefaultAckBatch,
 		streams:     []string{stream},

@@ -161,7 +161,7 @@ func TestOptionsDefaultsAfterFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.concurrency != DefaultConcurrency || cfg.batch != DefaultConcurrency || cfg.block != DefaultBlock ||
-		cfg.startID != "$" || cfg.ackInterval != DefaultAckInterval || cfg.ackBatch != DefaultAckBatch ||
+		cfg.startID != "0" || cfg.ackInterval != DefaultAckInterval || cfg.ackBatch != DefaultAckBatch ||
 		cfg.claimMinIdle != DefaultClaimMinIdle || cfg.claimInterval != 10*time.Second ||
 		cfg.maxDeliveries != DefaultMaxDeliveries || cfg.retry != defaultRetry ||
 		cfg.deadSuffix != DefaultDeadLetterSuffix || cfg.deleteIdle != DefaultDeleteIdleConsumers ||

@@ -105,8 +105,10 @@ func (r *partitionRun) run() {
 	r.reader = newStreamReader(tc.client, r.stream, tc.group, tc.cfg.name, r.halted, r.ctx, tc.life.hard)
 	defer r.reader.close()
 	log := tc.log.With("partition", r.p)
+	registerConsumer(r.ctx, tc.client, tc.server, tc.group, tc.cfg.name, []string{r.stream}, log)
 	retry := connBackoffCounter()
 	takeover := true
+	seen := "" // the highest ID this run was handed: the group had delivered all up to it
 	for !r.isHalted() {
 		if !r.waitHeld() {
 			break
@@ -130,8 +132,14 @@ func (r *partitionRun) run() {
 			if r.isHalted() {
 				break
 			}
-			log.Error("redstream: reading a partition failed; retrying", "err", err)
 			takeover = true // a lost reply may have left entries with us: walk again
+			if errors.Is(err, ErrNoGroup) {
+				err = regroup(r.ctx, tc.client, tc.server, tc.group, tc.cfg.name, r.stream, seen, tc.cfg.startID, log)
+				if err == nil {
+					continue
+				}
+			}
+			log.Error("redstream: reading a partition failed; retrying", "err", err)
 			if !r.sleep(retry.Next()) {
 				break
 			}
@@ -139,6 +147,7 @@ func (r *partitionRun) run() {
 		}
 		retry.Reset()
 		for _, m := range msgs {
+			seen = laterID(seen, m.ID)
 			r.enqueue(m)
 		}
 	}

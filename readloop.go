@@ -178,8 +178,7 @@ func (c *Consumer) readLoop(stream string, room chan struct{}) error {
 			case errors.Is(err, ErrNotStream), errors.Is(err, ErrAuth), errors.Is(err, ErrNoPermission):
 				return err
 			case errors.Is(err, ErrNoGroup):
-				log.Warn("redstream: consumer group disappeared; re-creating it (entries added while it was missing are not delivered unless it starts at 0)", "err", err)
-				if cerr := c.createGroup(c.life.readCtx, stream); cerr != nil {
+				if cerr := c.regroup(stream, lastSeen); cerr != nil {
 					log.Error("redstream: re-creating consumer group failed", "err", cerr)
 					c.life.sleep(retry.Next())
 				}

@@ -54,6 +54,8 @@ type TopicConsumer struct {
 	leaving  map[int]*partitionRun // halted or lost, draining their handlers
 	releases sync.WaitGroup        // hand-overs in progress
 	valid    time.Time             // leases count as held until then
+	server   ServerInfo            // read once when Run starts
+	noFlags  atomic.Bool           // the server refused coordinateScriptOOM's flags
 
 	sem  chan struct{} // running handlers
 	acks *ackGroup     // shared by its partitions
@@ -146,9 +148,12 @@ func (tc *TopicConsumer) Stats() TopicStats {
 	return TopicStats{Handled: tc.handled.Load(), Failed: tc.failed.Load(), DeadLettered: tc.deadLettered.Load(), Moves: tc.moves.Load()}
 }
 
-// Run joins the group (creating it on every partition if missing), takes
-// its share of the partitions and handles their events until ctx ends or
-// Shutdown or Close is called. Ending ctx or Shutdown is graceful: running
+// Run joins the group (creating it at StartID, default "0", on every
+// partition where it is missing; joining where it exists writes nothing),
+// takes its share of the partitions and handles their events until ctx
+// ends or Shutdown or Close is called. A partition whose group disappears
+// meanwhile has it re-created after the last entry this consumer was
+// handed there, and the fact logged. Ending ctx or Shutdown is graceful: running
 // handlers finish and are acknowledged, and the partitions are released
 // at once for the other consumers.
 func (tc *TopicConsumer) Run(ctx context.Context) error {
@@ -158,24 +163,21 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 	}
 	defer end()
 
+	// Joined on every partition here; the name is registered on each
+	// partition when it is taken (see partitionRun.run).
 	setup, cancel := context.WithCancel(ctx)
 	stopSetup := context.AfterFunc(tc.life.hard, cancel)
-	cmds := make(rueidis.Commands, 0, tc.topic.Partitions())
-	for _, s := range tc.topic.Streams() {
-		cmds = append(cmds, tc.client.B().XgroupCreate().Key(s).Group(tc.group).Id(tc.cfg.startID).Mkstream().Build())
-	}
-	for i, r := range tc.client.DoMulti(setup, cmds...) {
-		if err := r.Error(); err != nil && !rueidis.IsRedisBusyGroup(err) {
-			stopSetup()
-			cancel()
-			if ctx.Err() != nil || tc.life.hard.Err() != nil {
-				return nil
-			}
-			return wrapErr("xgroup create", tc.topic.Stream(i)+" "+tc.group, err)
-		}
-	}
+	tc.server = serverInfo(setup, tc.client)
+	joins, err := joinGroups(setup, tc.client, tc.group, tc.cfg.startID, tc.topic.Streams())
 	stopSetup()
 	cancel()
+	if err != nil {
+		if ctx.Err() != nil || tc.life.hard.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	noteCreatedAtEnd(tc.log, tc.group, tc.cfg.startID, joins)
 
 	// The group is recorded with the topic so DeleteTopic finds its keys.
 	_ = tc.client.Do(ctx, tc.client.B().Sadd().Key(topicGroupsKey(tc.topic.Name)).Member(tc.group).Build()).Error()
@@ -249,7 +251,16 @@ func (tc *TopicConsumer) Close() error {
 // partitions to keep and those to give up (over the share), each with
 // its lease generation. Times are the server's, so clocks of the
 // consumers' hosts do not matter.
-var coordinateScript = rueidis.NewLuaScript(`
+var coordinateScript = rueidis.NewLuaScript(coordinateLua)
+
+// coordinateScriptOOM is coordinateScript allowed to run while Redis
+// refuses writes for lack of memory (maxmemory with noeviction; script
+// flags need Redis 7.0). A heartbeat rewrites a few small fields of one
+// hash; refused, it would leave every partition without an owner, and
+// nothing would be handled or acknowledged, although reads and acks work.
+var coordinateScriptOOM = rueidis.NewLuaScript("#!lua flags=allow-oom\n" + coordinateLua)
+
+const coordinateLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me, lease, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -297,7 +308,7 @@ for p = 0, n - 1 do
   end
 end
 return {keep, give}
-`)
+`
 
 // releaseScript gives a partition up if this consumer still holds it
 // under the same generation.
@@ -323,8 +334,19 @@ func (tc *TopicConsumer) coordinate() error {
 	tc.mu.Unlock()
 	ctx, cancel := context.WithTimeout(tc.life.hard, tc.cfg.lease/3)
 	defer cancel()
-	arr, err := coordinateScript.Exec(ctx, tc.client, []string{tc.coord},
-		[]string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}).ToArray()
+	args := []string{tc.cfg.name, strconv.FormatInt(tc.cfg.lease.Milliseconds(), 10), strconv.Itoa(tc.topic.Partitions())}
+	script := coordinateScript
+	flagged := tc.server.Known() && tc.server.AtLeast(7, 0) && !tc.noFlags.Load()
+	if flagged {
+		script = coordinateScriptOOM
+	}
+	arr, err := script.Exec(ctx, tc.client, []string{tc.coord}, args).ToArray()
+	if _, reply := rueidis.IsRedisErr(err); flagged && reply && classify(err) == nil && redisCode(err) != "OOM" {
+		// A server that claims 7.0 but does not know script flags (an
+		// embedded one, say): the plain script from now on.
+		tc.noFlags.Store(true)
+		arr, err = coordinateScript.Exec(ctx, tc.client, []string{tc.coord}, args).ToArray()
+	}
 	if err != nil {
 		return wrapErr("coordinate", tc.coord, err)
 	}

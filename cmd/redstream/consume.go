@@ -33,6 +33,11 @@ each entry it is delivered and acknowledges it, until SIGINT or SIGTERM.
 Then it stops reading, lets the entries in hand finish and acknowledges
 them before it exits.
 
+A group created now starts at --from: by default 0, the beginning of the
+stream, so entries published before the first consume are delivered too;
+--from '$' delivers only entries added from now on, and says on stderr how
+many existing entries it leaves out. An existing group keeps its position.
+
 Text lines are "<id> field=value field=value ..."; a name or value is
 quoted, Go style (%q), when it is empty, holds spaces, quotes, "=" or
 backslashes, or is not printable, valid UTF-8: invalid bytes show as \xNN,
@@ -175,7 +180,7 @@ was delivered but had not acknowledged.`,
 	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
 	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once (1 to 10000)")
-	f.StringVar(&from, "from", "$", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
+	f.StringVar(&from, "from", "0", "where a group created now starts: 0 (the whole stream), $ (new entries only) or an entry ID; an existing group keeps its position")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per entry (see above)")
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
