@@ -27,7 +27,8 @@ var (
 	TopicPublisher = Role{"topic publisher", "ACL SETUSER orders-topic-publisher reset on >topic-publisher-password" +
 		" ~orders:* %R~{orders}:meta +ping +cluster|slots +info +hgetall +xadd +wait"}
 
-	// Consumer consumes the stream orders in a group: reads, acks,
+	// Consumer consumes the stream orders in a group: joining (XINFO
+	// GROUPS and XLEN look before anything is created), reads, acks,
 	// retries, reclaim, keep-alive, dead letters to orders:dead and the
 	// removal of idle consumers (Consumer, batch consumer; redstream
 	// consume). The waiting read has a connection of its own, which rueidis
@@ -36,14 +37,14 @@ var (
 	Consumer = Role{"consumer", "ACL SETUSER orders-consumer reset on >consumer-password" +
 		" ~orders ~orders:dead +ping +cluster|slots +info +client|id +client|info +client|unblock" +
 		" +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xreadgroup +xack +xpending" +
-		" +xclaim +xautoclaim +xinfo|consumers +xadd +type +exists +evalsha +eval" +
+		" +xclaim +xautoclaim +xinfo|groups +xinfo|consumers +xlen +xadd +type +exists +evalsha +eval" +
 		" +discard +unsubscribe +punsubscribe +sunsubscribe"}
 
 	// TopicConsumer consumes the topic orders in a group (TopicConsumer).
 	TopicConsumer = Role{"topic consumer", "ACL SETUSER orders-topic-consumer reset on >topic-consumer-password" +
 		" ~orders:* ~{orders}:* +ping +cluster|slots +info +client|id +client|info +client|unblock" +
 		" +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xreadgroup +xack +xpending" +
-		" +xclaim +xautoclaim +xinfo|consumers +xadd +type +exists +evalsha +eval" +
+		" +xclaim +xautoclaim +xinfo|groups +xinfo|consumers +xlen +xadd +type +exists +evalsha +eval" +
 		" +discard +unsubscribe +punsubscribe +sunsubscribe" +
 		" +hgetall +hget +hset +hdel +hincrby +sadd +time"}
 
