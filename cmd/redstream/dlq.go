@@ -300,7 +300,7 @@ func writeDeadLetter(w io.Writer, d *redstream.DeadLetter) error {
 	if !d.Time.IsZero() {
 		fmt.Fprintf(tw, "time\t%s\n", d.Time.Format(time.RFC3339Nano))
 	}
-	fmt.Fprintf(tw, "error\t%s\n", oneLineText(d.Error, 0))
+	fmt.Fprintf(tw, "error\t%s\n", valueText(d.Error)) // whole: a panic's stack spans lines
 	fmt.Fprintln(tw, "fields")
 	for _, f := range d.Fields {
 		fmt.Fprintf(tw, "  %s\t%s\n", nameText(f.Name), valueText(f.Value))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -67,9 +66,7 @@ func writeInfoJSON(w io.Writer, info *redstream.StreamInfo) error {
 			out.Groups[i].Consumers = []redstream.ConsumerInfo{}
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out, "  ")
 }
 
 func writeInfoText(w io.Writer, info *redstream.StreamInfo) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -64,9 +63,8 @@ was last delivered (idle) and how many times it was delivered.
 				start = next
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
 				for _, p := range list {
-					if err := enc.Encode(p); err != nil {
+					if err := writeJSON(a.stdout, p, ""); err != nil {
 						return err
 					}
 				}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -51,8 +52,9 @@ number, 1 to N. Without arguments it reads JSON objects from stdin, one per
 line, and appends one entry per object: its keys in the order written,
 string values as they are and other values as JSON text. A line is at most
 --max-line bytes (default 1 MiB, at most 64 MiB); a longer line is not
-read into memory. A malformed or too long line stops it with exit code 1,
-naming the line, after publishing the lines before it.
+read into memory, and must be valid UTF-8 (as JSON is): other bytes would
+be changed in decoding. A malformed, too long or not UTF-8 line stops it
+with exit code 1, naming the line, after publishing the lines before it.
 
 It prints the entry's ID when it appended one entry, a summary otherwise.`,
 		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
@@ -285,6 +287,11 @@ func readLine(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 // order of its keys. String values are taken as they are; other values
 // (numbers, booleans, null, arrays, objects) as their compact JSON text.
 func parseJSONFields(line []byte) ([]redstream.Field, error) {
+	if !utf8.Valid(line) {
+		// encoding/json would turn the bad bytes into U+FFFD: refuse
+		// rather than publish something else than was given.
+		return nil, errors.New("not valid UTF-8 (JSON text must be; bytes in another encoding would be changed, so nothing of this line is published)")
+	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	tok, err := dec.Token()

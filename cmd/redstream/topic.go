@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,9 +73,7 @@ which divide the partitions among themselves.`,
 				return topicErr(err, name)
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ti)
+				return writeJSON(a.stdout, ti, "  ")
 			}
 			return writeTopicInfo(a.stdout, ti)
 		}),
