@@ -71,21 +71,18 @@ func (a *app) serveMetrics(addr string, client rueidis.Client, m *redstreamprom.
 		}
 	}()
 	fmt.Fprintf(a.stderr, "serving metrics at http://%s/metrics\n", s.addr)
-	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+	if !boundToLoopback(l.Addr()) {
 		fmt.Fprintf(a.stderr, "warning: --metrics-addr %s listens beyond this machine: anyone who can reach it can read the stream, group and consumer names and counts; use 127.0.0.1:PORT to keep it local\n", addr)
 	}
 	return s, nil
 }
 
-// isLoopback reports whether host (of a listen address) stays on this
-// machine: "localhost" or a loopback IP. An empty host means every
-// interface.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// boundToLoopback reports whether a listener's bound address stays on
+// this machine: what the name resolved to counts, not how it was spelled
+// ("LOCALHOST", or a "localhost" that /etc/hosts maps elsewhere).
+func boundToLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 // Stop ends the server, letting a scrape in progress finish briefly.

@@ -186,6 +186,7 @@ func TestMetricsAddrWarnsBeyondLoopback(t *testing.T) {
 		{"0.0.0.0:" + port, true},
 		{"127.0.0.1:" + port, false},
 		{"localhost:" + port, false},
+		{"LOCALHOST:" + port, false}, // what it binds to counts, not how it is spelled
 	} {
 		r := cli(t, nil, "demo", "--redis", srv.URL(), "--tickets", "5", "--consumers", "1", "--work", "0s", "--metrics-addr", tc.addr)
 		if r.code != exitOK {
