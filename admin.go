@@ -146,10 +146,15 @@ func (in *Inspector) CreateGroup(ctx context.Context, stream, group, start strin
 	if err == nil {
 		return nil
 	}
-	if typ, terr := res[0].ToString(); terr == nil && typ == "none" && !mkstream && !rueidis.IsRedisBusyGroup(err) {
+	typ, terr := res[0].ToString()
+	switch {
+	case terr != nil, rueidis.IsRedisBusyGroup(err):
+	case typ == "none" && !mkstream:
 		if _, ok := rueidis.IsRedisErr(err); ok {
 			return &Error{Op: op, Key: stream, Kind: ErrNoStream, Err: err}
 		}
+	case typ != "stream" && isWrongType(err):
+		return &Error{Op: op, Key: stream, Kind: ErrNotStream, Err: fmt.Errorf("it holds a %s", typ)}
 	}
 	return wrapErr(op, stream, err)
 }
