@@ -147,3 +147,33 @@ func TestConsumeTopicErrors(t *testing.T) {
 		wantOneErrorLine(t, r, tc.want)
 	}
 }
+
+// TestConsumeTopicMaxLosesNothing: events taken past --max are not
+// printed and stay pending; the next run of that consumer prints them:
+// every event exactly once over both runs, nothing left pending.
+func TestConsumeTopicMaxLosesNothing(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+	top := createTopic(t, c, "many", 3)
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	const perKey = 5
+	publishKeyed(t, url, "many", keys, perKey)
+
+	r := cli(t, nil, "consume", "--redis", url, "--topic", "many", "--group", "g", "--max", "7", "--consumer", "c1", "--json")
+	if r.code != exitOK {
+		t.Fatalf("consume --topic --max 7:\n%s", r)
+	}
+	if got := strings.Count(r.stdout, "\n"); got != 7 {
+		t.Fatalf("printed %d events, want 7:\n%s", got, r)
+	}
+	r2 := cli(t, nil, "consume", "--redis", url, "--topic", "many", "--group", "g", "--max", strconv.Itoa(len(keys)*perKey-7), "--consumer", "c1", "--json")
+	if r2.code != exitOK {
+		t.Fatalf("second consume --topic:\n%s", r2)
+	}
+	checkKeyOrder(t, strings.Split(strings.TrimSuffix(r.stdout+r2.stdout, "\n"), "\n"), keys, perKey)
+	if p := topicPending(t, c, top, "g"); p != 0 {
+		t.Errorf("%d events pending after both runs, want 0", p)
+	}
+}
