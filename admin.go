@@ -131,6 +131,9 @@ func (in *Inspector) CreateGroup(ctx context.Context, stream, group, start strin
 	if err := checkPosition(start); err != nil {
 		return &Error{Op: op, Key: stream, Kind: ErrInvalidID, Err: err}
 	}
+	if err := aheadOfStream(ctx, in.client, op, stream, start); err != nil {
+		return err
+	}
 	c := in.client
 	b := c.B().XgroupCreate().Key(stream).Group(group).Id(start)
 	var create rueidis.Completed
@@ -200,6 +203,44 @@ func (in *Inspector) SetGroupTime(ctx context.Context, stream, group string, t t
 			Err: fmt.Errorf("%s is in the future", t.Format(time.RFC3339Nano))}
 	}
 	return in.SetGroupID(ctx, stream, group, timeID(t).String(), true)
+}
+
+// aheadOfStream returns an error matching ErrBeyondEnd when a group
+// created at start would skip entries not yet added: start is an entry ID
+// ("$" and "0" never are) above both the largest ID the stream has
+// generated and the present millisecond. Such a group shows lag 0 while
+// it passes over every entry added until the clock reaches it. An ID in
+// the past is harmless even on an empty stream: new entries come after it.
+func aheadOfStream(ctx context.Context, client rueidis.Client, op, stream, start string) error {
+	at, err := ParseID(start)
+	if err != nil || start == "$" || at == (ID{}) {
+		return nil // "$", "0"; malformed IDs are refused elsewhere
+	}
+	if now := timeID(time.Now()); at.Compare(now) <= 0 {
+		return nil
+	}
+	res := client.DoMulti(ctx, client.B().Type().Key(stream).Build(), client.B().XinfoStream().Key(stream).Build())
+	typ, err := res[0].ToString()
+	if err != nil {
+		return wrapErr(op, stream, err)
+	}
+	last := ID{} // a missing stream has generated none
+	if typ == "stream" {
+		m, err := res[1].AsMap()
+		if err != nil {
+			return wrapErr(op, stream, err)
+		}
+		if last, err = ParseID(str(m["last-generated-id"])); err != nil {
+			return wrapErr(op, stream, err)
+		}
+	} else if typ != "none" {
+		return nil // another type: creating the group says so
+	}
+	if at.Compare(last) > 0 {
+		return &Error{Op: op, Key: stream, Kind: ErrBeyondEnd,
+			Err: fmt.Errorf("%s is in the future and after the last entry ID %s: the group would skip every entry added until then", at, last)}
+	}
+	return nil
 }
 
 // timeID returns the smallest entry ID of the millisecond of t,

@@ -198,8 +198,9 @@ func (c *Consumer) Stats() ConsumerStats {
 // Shutdown: reading stops, running handlers finish and their entries are
 // acknowledged before Run returns nil. After Close, Run returns ErrClosed
 // once running handlers have returned. Errors joining the group are
-// returned at once (ErrNotStream for a key of another type,
-// ErrUnreachable when Redis cannot be reached); a connection lost later is
+// returned at once (ErrNotStream for a key of another type, ErrBeyondEnd
+// for a StartID in the future, ErrUnreachable when Redis cannot be
+// reached); a connection lost later is
 // retried with backoff and logged.
 func (c *Consumer) Run(ctx context.Context) error {
 	end, err := c.life.begin(ctx)

@@ -45,6 +45,9 @@ func joinGroups(ctx context.Context, client rueidis.Client, group, start string,
 			continue
 		}
 		joins[i].entries, _ = res[2*i+1].AsInt64() // 0 for a missing stream
+		if err := aheadOfStream(ctx, client, "create group "+group, s, start); err != nil {
+			return nil, err // a StartID in the future would skip what comes until then
+		}
 		creates = append(creates, client.B().XgroupCreate().Key(s).Group(group).Id(start).Mkstream().Build())
 		missing = append(missing, i)
 	}

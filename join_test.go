@@ -3,6 +3,7 @@ package redstream_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -303,5 +304,42 @@ func TestTopicGroupCreatedAtTheEndSaysWhatItSkips(t *testing.T) {
 		if strings.Count(logs.String(), want) != 1 {
 			t.Errorf("log does not say once %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// A group is not created at a position in the future beyond the stream's
+// last entry, by a consumer (StartID) or by the Inspector: it would skip
+// every entry added until the clock got there, with lag 0. A position in
+// the past is fine even on an empty stream.
+func TestNoGroupIsCreatedAheadOfTheStream(t *testing.T) {
+	srv := sharedRedis(t)
+	c := dial(t, srv)
+	ctx := ctxT(t, 10*time.Second)
+	stream := key(t, "s")
+	publishN(t, c, stream, 1)
+	ahead := redstream.ID{Ms: uint64(time.Now().Add(24 * time.Hour).UnixMilli())}.String()
+	past := redstream.ID{Ms: uint64(time.Now().Add(-time.Hour).UnixMilli())}.String()
+
+	in := redstream.NewInspector(c)
+	if err := in.CreateGroup(ctx, stream, "ahead", ahead, false); !errors.Is(err, redstream.ErrBeyondEnd) {
+		t.Fatalf("CreateGroup at %s = %v, want ErrBeyondEnd", ahead, err)
+	}
+	cons, err := redstream.NewConsumer(c, stream, "ahead2", redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil }), redstream.StartID(ahead))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Run(ctx); !errors.Is(err, redstream.ErrBeyondEnd) {
+		t.Fatalf("Run with StartID(%s) = %v, want ErrBeyondEnd", ahead, err)
+	}
+	info, err := in.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Groups) != 0 {
+		t.Fatalf("groups %+v were created ahead of the stream", info.Groups)
+	}
+	empty := key(t, "empty")
+	if err := in.CreateGroup(ctx, empty, "past", past, true); err != nil {
+		t.Fatalf("CreateGroup at %s (past) on a new stream: %v", past, err)
 	}
 }

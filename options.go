@@ -182,7 +182,10 @@ func Block(d time.Duration) Option {
 // default) delivers the whole stream, entries already there included;
 // "$" only entries added after the group exists (a group created at "$"
 // on a stream that holds entries logs that they are not delivered); and
-// an entry ID the entries after it. An existing group is never moved.
+// an entry ID the entries after it. An existing group is never moved. An
+// ID in the future and after the stream's last entry is refused when Run
+// would create the group there (an error matching ErrBeyondEnd): the group
+// would skip every entry added until the clock reached it.
 func StartID(id string) Option {
 	return option(func(c *consumerConfig) error {
 		if id != "$" && id != "0" {

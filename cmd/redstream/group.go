@@ -80,11 +80,18 @@ func (a *app) groupCmd() *cobra.Command {
 			case err != nil:
 				return describe(err, stream)
 			}
-			fmt.Fprintf(a.stdout, "created group %s on stream %s at %s\n", nameText(group), nameText(stream), start)
+			msg := fmt.Sprintf("created group %s on stream %s at %s", nameText(group), nameText(stream), start)
+			if start == "$" {
+				// Say what the group passes over, as consume --from $ does.
+				if info, err := a.inspector(client).Stream(c.Context(), stream); err == nil && info.Length > 0 {
+					msg += fmt.Sprintf(": its %s not delivered", plural(info.Length, "existing entry is", "existing entries are"))
+				}
+			}
+			fmt.Fprintln(a.stdout, msg)
 			return nil
 		}),
 	}
-	create.Flags().StringVar(&start, "start", "$", "where the group starts: $ (new entries only), 0 (the whole stream) or an entry ID")
+	create.Flags().StringVar(&start, "start", "0", "where the group starts: 0 (the whole stream), $ (new entries only) or an entry ID (not one in the future beyond the last entry)")
 	create.Flags().BoolVar(&mkstream, "mkstream", false, "create the stream (empty) if it does not exist")
 
 	var force bool

@@ -251,6 +251,9 @@ func describe(err error, stream string) error {
 		return nil
 	}
 	switch {
+	case errors.Is(err, redstream.ErrBeyondEnd):
+		// A position the user chose: bad usage, not a failure.
+		return &usageError{err: &cliError{msg: startBeyondEnd(err, stream), err: err}}
 	case errors.Is(err, redstream.ErrNoStream):
 		return &cliError{msg: fmt.Sprintf("stream %s does not exist", nameText(stream)), err: err}
 	case errors.Is(err, redstream.ErrNotStream):
@@ -281,6 +284,17 @@ func noPermission(err error, stream string) string {
 		}
 	}
 	return fmt.Sprintf("permission denied%s on %s: %s; grant it with ACL SETUSER (see \"Least privilege\" in the README)", op, nameText(key), reply)
+}
+
+// startBeyondEnd says why a group start beyond the stream's end was
+// refused, and how to place a group there anyway.
+func startBeyondEnd(err error, stream string) string {
+	why := err.Error()
+	var re *redstream.Error
+	if errors.As(err, &re) && re.Err != nil {
+		why = re.Err.Error()
+	}
+	return fmt.Sprintf("stream %s: %s; not done (create the group at $, then move it with group setid --force, if that is meant)", nameText(stream), why)
 }
 
 func errText(err error) string {

@@ -188,7 +188,7 @@ func (t *top) frame(ctx context.Context) ([]byte, error) {
 			delete(t.prev, name)
 			continue
 		case err != nil:
-			return nil, err
+			return nil, describe(err, name) // a missing permission says so, as elsewhere
 		}
 		// Entries ever added (Redis 7+), or the length on servers that do
 		// not count them.
