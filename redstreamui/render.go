@@ -57,8 +57,8 @@ func parsePages() map[string]*template.Template {
 			}
 			return roundDur(d)
 		},
-		"text":  safeText,
-		"lines": func(c chartView) []string { return c.Lines },
+		"text":   safeText,
+		"lines":  func(c chartView) []string { return c.Lines },
 		"chartW": func() int { return chartW },
 		"chartH": func() int { return chartH },
 	}
