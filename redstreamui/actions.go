@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/redstream-go/redstream"
 )
@@ -215,9 +216,55 @@ func (u *ui) consumerDelete(ctx context.Context, f *form) (string, error) {
 }
 
 func (u *ui) groupCreate(ctx context.Context, f *form) (string, error) {
-	return "", errors.New("creating groups is not available yet")
+	stream, err := f.need("stream")
+	if err != nil {
+		return "", err
+	}
+	group, err := f.need("group")
+	if err != nil {
+		return "", err
+	}
+	start := f.get("start")
+	if start == "" {
+		start = "$"
+	}
+	if err := u.in.CreateGroup(ctx, stream, group, start, false); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("created group %s of %s at %s", group, stream, start), nil
 }
 
+// groupSetID moves a group to an entry ID ("id": "0", "$" or an ID) or to
+// a time ("ago": how long before now, such as "1h" to replay the last
+// hour). Skipping past the stream's end needs "force", as in the CLI.
 func (u *ui) groupSetID(ctx context.Context, f *form) (string, error) {
-	return "", errors.New("moving groups is not available yet")
+	stream, err := f.need("stream")
+	if err != nil {
+		return "", err
+	}
+	group, err := f.need("group")
+	if err != nil {
+		return "", err
+	}
+	id, ago := strings.TrimSpace(f.get("id")), f.get("ago")
+	switch {
+	case id != "" && ago != "":
+		return "", &badRequest{msg: "give either a time or an ID, not both"}
+	case ago != "":
+		d, err := time.ParseDuration(ago)
+		if err != nil || d < 0 {
+			return "", &badRequest{msg: fmt.Sprintf("%q is not a duration such as 1h", ago)}
+		}
+		at := time.Now().Add(-d)
+		if err := u.in.SetGroupTime(ctx, stream, group, at, f.flag("force")); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("group %s of %s now reads the entries added after %s (the last %s)", group, stream, at.Format("15:04:05"), d), nil
+	case id != "":
+		if err := u.in.SetGroupID(ctx, stream, group, id, f.flag("force")); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("group %s of %s now reads the entries after %s", group, stream, id), nil
+	}
+	return "", &badRequest{msg: "choose how far back to go, or an ID"}
 }

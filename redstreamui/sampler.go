@@ -36,17 +36,19 @@ type sampler struct {
 	done      chan struct{}      // closed when the running loop ends
 }
 
-// point is one sample of a stream.
+// point is one sample of a stream. total counts the entries ever added
+// where the server tells (Redis 7+), else it is the length, whose growth
+// misses what trimming removed meanwhile.
 type point struct {
-	at     time.Time
-	length int64
-	dead   int64
+	at    time.Time
+	total int64
+	dead  int64
 }
 
 // gpoint is one sample of a group; lag is -1 when unknown.
 type gpoint struct {
 	at      time.Time
-	length  int64
+	total   int64
 	lag     int64
 	pending int64
 }
@@ -150,7 +152,11 @@ func (s *sampler) sample(ctx context.Context) *overviewData {
 			h = &streamHist{groups: map[string][]gpoint{}}
 			s.streams[info.Stream] = h
 		}
-		h.points = append(trimPoints(h.points, now.Add(-s.cfg.history)), point{now, info.Length, info.DeadLetters})
+		total := info.Length
+		if info.EntriesAdded != nil {
+			total = *info.EntriesAdded
+		}
+		h.points = append(trimPoints(h.points, now.Add(-s.cfg.history)), point{now, total, info.DeadLetters})
 		gseen := map[string]bool{}
 		for _, g := range info.Groups {
 			gseen[g.Name] = true
@@ -158,7 +164,7 @@ func (s *sampler) sample(ctx context.Context) *overviewData {
 			if g.Lag != nil {
 				lag = *g.Lag
 			}
-			h.groups[g.Name] = append(trimGPoints(h.groups[g.Name], now.Add(-s.cfg.history)), gpoint{now, info.Length, lag, g.Pending})
+			h.groups[g.Name] = append(trimGPoints(h.groups[g.Name], now.Add(-s.cfg.history)), gpoint{now, total, lag, g.Pending})
 		}
 		for g := range h.groups {
 			if !gseen[g] {
@@ -260,7 +266,7 @@ func (s *sampler) view(info *redstream.StreamInfo, h *streamHist, now time.Time)
 	at := make([]time.Time, 0, len(h.points))
 	for i := 1; i < len(h.points); i++ {
 		a, b := h.points[i-1], h.points[i]
-		in = append(in, perSecond(max(b.length-a.length, 0), b.at.Sub(a.at)))
+		in = append(in, perSecond(max(b.total-a.total, 0), b.at.Sub(a.at)))
 		at = append(at, b.at)
 	}
 	v.InRate = rateText(recent(in))
@@ -289,7 +295,7 @@ func (s *sampler) view(info *redstream.StreamInfo, h *streamHist, now time.Time)
 			}
 			// Delivered: what was added minus what the lag grew by.
 			// Acknowledged: what was delivered minus what pending grew by.
-			d := max(b.length-a.length-(b.lag-a.lag), 0)
+			d := max(b.total-a.total-(b.lag-a.lag), 0)
 			k := max(d-(b.pending-a.pending), 0)
 			dt := b.at.Sub(a.at)
 			del = append(del, perSecond(d, dt))

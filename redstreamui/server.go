@@ -7,16 +7,16 @@ import (
 )
 
 type serverData struct {
-	RedisURL string
-	Version  redstream.ServerInfo
+	RedisURL string // redacted
+	Stats    *redstream.ServerStats
 }
 
 func (u *ui) serverPage(r *http.Request) (string, string, any, error) {
 	ctx, cancel := pageCtx(r)
 	defer cancel()
-	v, err := redstream.ServerVersion(ctx, u.client)
+	st, err := u.in.Server(ctx)
 	if err != nil {
 		return "", "", nil, err
 	}
-	return "server", "Server", &serverData{RedisURL: u.cfg.redisURL, Version: v}, nil
+	return "server", "Server", &serverData{RedisURL: u.cfg.redisURL, Stats: st}, nil
 }
