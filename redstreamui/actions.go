@@ -257,14 +257,23 @@ func (u *ui) groupSetID(ctx context.Context, f *form) (string, error) {
 		}
 		at := time.Now().Add(-d)
 		if err := u.in.SetGroupTime(ctx, stream, group, at, f.flag("force")); err != nil {
-			return "", err
+			return "", beyondEnd(err)
 		}
 		return fmt.Sprintf("group %s of %s now reads the entries added after %s (the last %s)", group, stream, at.Format("15:04:05"), d), nil
 	case id != "":
 		if err := u.in.SetGroupID(ctx, stream, group, id, f.flag("force")); err != nil {
-			return "", err
+			return "", beyondEnd(err)
 		}
 		return fmt.Sprintf("group %s of %s now reads the entries after %s", group, stream, id), nil
 	}
 	return "", &badRequest{msg: "choose how far back to go, or an ID"}
+}
+
+// beyondEnd adds to a refusal to skip past the stream's end how to
+// insist.
+func beyondEnd(err error) error {
+	if errors.Is(err, redstream.ErrBeyondEnd) {
+		return fmt.Errorf("%w; the group would skip entries not yet written: tick \"force\" to do it anyway", err)
+	}
+	return err
 }
