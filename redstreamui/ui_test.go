@@ -512,6 +512,7 @@ func TestOptionsValidate(t *testing.T) {
 		"empty suffix":       redstreamui.DeadLetterSuffix(""),
 		"sampling too often": redstreamui.SampleEvery(time.Millisecond),
 		"no streams":         redstreamui.MaxStreams(0),
+		"charts of a day":    redstreamui.ChartHistory(24 * time.Hour),
 	} {
 		if _, err := redstreamui.Handler(r.client, opt); err == nil || !errorsIsInvalid(err) {
 			t.Errorf("%s: err %v, want ErrInvalidOption", name, err)
