@@ -130,7 +130,7 @@ func (a *app) serveHTTP(ctx context.Context, addr string, h http.Handler, redisU
 		mode = " (read-only)"
 	}
 	fmt.Fprintf(a.stdout, "redstream serve: dashboard%s at http://%s/ for %s\n", mode, l.Addr(), redactedURL(redisURL))
-	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+	if !boundToLoopback(l.Addr()) {
 		fmt.Fprintf(a.stdout, "warning: %s is reachable from other machines; put a TLS proxy in front of it\n", addr)
 	}
 	fmt.Fprintln(a.stdout, "Ctrl-C stops it")
@@ -157,4 +157,26 @@ func redactedURL(s string) string {
 		return "the Redis server"
 	}
 	return u.Redacted()
+}
+
+// isLoopback reports whether host, of a listen address, stays on this
+// machine: a loopback IP, or a name whose every address is loopback
+// ("localhost", however spelled). An empty host means every interface.
+func isLoopback(host string) bool {
+	if host == "" {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
