@@ -153,6 +153,9 @@ func redisCode(err error) string {
 // classify maps an error from the Redis client to one of the sentinels, or
 // nil when none applies.
 func classify(err error) error {
+	if rueidis.IsRedisBusyGroup(err) {
+		return ErrGroupExists
+	}
 	switch redisCode(err) {
 	case "WRONGTYPE":
 		return ErrNotStream

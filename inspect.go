@@ -57,6 +57,11 @@ type StreamInfo struct {
 	FirstID         string `json:"first_id"` // "" when empty
 	LastID          string `json:"last_id"`  // "" when empty
 	LastGeneratedID string `json:"last_generated_id"`
+	// EntriesAdded is how many entries were ever added to the stream,
+	// trimmed and deleted ones included (Redis 7+), or nil where the
+	// server does not count: the difference of two readings is the
+	// stream's write rate.
+	EntriesAdded *int64 `json:"entries_added"`
 	// MemoryBytes is the server's estimate of the stream's memory (MEMORY
 	// USAGE), or nil where the server does not tell.
 	MemoryBytes *int64 `json:"memory_bytes"`
@@ -150,6 +155,11 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 		return nil, wrapErr("xinfo stream", stream, err)
 	}
 	info.LastGeneratedID = str(sinfo["last-generated-id"])
+	if v, ok := sinfo["entries-added"]; ok {
+		if n, err := v.AsInt64(); err == nil {
+			info.EntriesAdded = &n
+		}
+	}
 
 	groups, err := res[4].ToArray()
 	if err != nil {

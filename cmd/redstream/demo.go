@@ -267,25 +267,19 @@ func (a *app) demoServer(cmd *cobra.Command) (rueidis.Client, func(), error) {
 	}, nil
 }
 
-// prepareGroup checks that stream tickets is a stream (or missing) and
-// creates the group at "$" before anything is published, so no ticket of
-// this run is missed. It reports whether the group existed already.
+// prepareGroup creates the group at "$" (and the stream, if missing)
+// before anything is published, so no ticket of this run is missed. It
+// reports whether the group existed already; a key of another type is an
+// error.
 func (d *demo) prepareGroup(ctx context.Context, client rueidis.Client) (existed bool, err error) {
-	info, err := redstream.NewInspector(client).Stream(ctx, demoStream)
+	err = d.inspector(client).CreateGroup(ctx, demoStream, demoGroup, "$", true)
 	switch {
-	case errors.Is(err, redstream.ErrNoStream):
+	case errors.Is(err, redstream.ErrGroupExists):
+		return true, nil
 	case err != nil:
 		return false, describe(err, demoStream)
-	default:
-		for _, g := range info.Groups {
-			existed = existed || g.Name == demoGroup
-		}
 	}
-	err = client.Do(ctx, client.B().XgroupCreate().Key(demoStream).Group(demoGroup).Id("$").Mkstream().Build()).Error()
-	if err != nil && !rueidis.IsRedisBusyGroup(err) {
-		return false, describe(fmt.Errorf("create group %s: %w", demoGroup, err), demoStream)
-	}
-	return existed || rueidis.IsRedisBusyGroup(err), nil
+	return false, nil
 }
 
 // handler returns consumer i's handler: like the seed's, it works only on
@@ -412,20 +406,26 @@ func (d *demo) shortfall() string {
 func (d *demo) verify(client rueidis.Client, first, last string, elapsed time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := client.B().Xpending().Key(demoStream).Group(demoGroup).Start(first).End(last).Count(int64(len(d.want))).Build()
-	rows, err := client.Do(ctx, cmd).ToArray()
-	if err != nil {
-		return fmt.Errorf("demo: check pending entries: %w", err)
-	}
+	// The pending entries from first on, up to the first beyond last.
+	in := d.inspector(client)
+	end, _ := redstream.ParseID(last)
 	pending := 0
-	for _, row := range rows {
-		cols, err := row.ToArray()
-		if err != nil || len(cols) == 0 {
-			continue
+	for start := first; start != ""; {
+		page, next, err := in.Pending(ctx, demoStream, demoGroup, start, int64(min(len(d.want), 1000)), "")
+		if err != nil {
+			return fmt.Errorf("demo: check pending entries: %w", err)
 		}
-		if id, _ := cols[0].ToString(); d.want[id] {
-			pending++
+		for _, p := range page {
+			if d.want[p.ID] {
+				pending++
+			}
 		}
+		if len(page) > 0 {
+			if id, err := redstream.ParseID(page[len(page)-1].ID); err != nil || id.Compare(end) >= 0 {
+				break
+			}
+		}
+		start = next
 	}
 	missing := 0
 	for id := range d.want {

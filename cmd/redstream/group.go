@@ -71,27 +71,14 @@ func (a *app) groupCmd() *cobra.Command {
 				return err
 			}
 			defer client.Close()
-			ctx := c.Context()
-			if !mkstream {
-				if _, err := redstream.NewInspector(client).Stream(ctx, stream); err != nil {
-					if errors.Is(err, redstream.ErrNoStream) {
-						return &cliError{msg: fmt.Sprintf("stream %s does not exist (pass --mkstream to create it)", nameText(stream)), err: err}
-					}
-					return describe(err, stream)
-				}
-			}
-			b := client.B().XgroupCreate().Key(stream).Group(group).Id(start)
-			var cmd rueidis.Completed
-			if mkstream {
-				cmd = b.Mkstream().Build()
-			} else {
-				cmd = b.Build()
-			}
-			if err := client.Do(ctx, cmd).Error(); err != nil {
-				if rueidis.IsRedisBusyGroup(err) {
-					return &cliError{msg: fmt.Sprintf("group %s already exists on stream %s", nameText(group), nameText(stream)), err: err}
-				}
-				return describe(redisErr("create group "+group, stream, err), stream)
+			err = a.inspector(client).CreateGroup(c.Context(), stream, group, start, mkstream)
+			switch {
+			case errors.Is(err, redstream.ErrNoStream):
+				return &cliError{msg: fmt.Sprintf("stream %s does not exist (pass --mkstream to create it)", nameText(stream)), err: err}
+			case errors.Is(err, redstream.ErrGroupExists):
+				return &cliError{msg: fmt.Sprintf("group %s already exists on stream %s", nameText(group), nameText(stream)), err: err}
+			case err != nil:
+				return describe(err, stream)
 			}
 			fmt.Fprintf(a.stdout, "created group %s on stream %s at %s\n", nameText(group), nameText(stream), start)
 			return nil
@@ -167,17 +154,13 @@ every entry added until then while showing lag 0. --force moves it anyway.`,
 			if c.Flags().Changed("id") == c.Flags().Changed("time") {
 				return usagef("say where the group goes: --id ID or --time TIME (one of them)")
 			}
-			target, byTime := id, c.Flags().Changed("time")
+			byTime := c.Flags().Changed("time")
+			var t time.Time
 			if byTime {
-				now := time.Now()
-				t, err := parseInstant(at, now)
-				if err != nil {
+				var err error
+				if t, err = parseInstant(at, time.Now()); err != nil {
 					return err
 				}
-				if t.After(now) && !setForce {
-					return usagef("--time %s is in the future: the group would skip every entry added until then while its lag shows 0; not moved (--force moves it anyway)", at)
-				}
-				target = redstream.ID{Ms: uint64(max(t.UnixMilli(), 0))}.String()
 			} else if id != "$" {
 				if _, err := redstream.ParseID(id); err != nil {
 					return usagef("--id must be $, 0 or an entry ID such as 1700000000000-0, got %q", id)
@@ -189,20 +172,19 @@ every entry added until then while showing lag 0. --force moves it anyway.`,
 			}
 			defer client.Close()
 			ctx := c.Context()
-			info, err := redstream.NewInspector(client).Stream(ctx, stream)
-			if err != nil {
+			in := a.inspector(client)
+			if byTime {
+				err = in.SetGroupTime(ctx, stream, group, t, setForce)
+			} else {
+				err = in.SetGroupID(ctx, stream, group, id, setForce)
+			}
+			switch {
+			case errors.Is(err, redstream.ErrNoGroup):
+				return noGroup(stream, group, err)
+			case errors.Is(err, redstream.ErrBeyondEnd):
+				return beyondEnd(ctx, in, stream, byTime, at, id)
+			case err != nil:
 				return describe(err, stream)
-			}
-			if !hasGroup(info, group) {
-				return noGroup(stream, group, nil)
-			}
-			if !byTime && !setForce {
-				if err := checkSetID(info, id); err != nil {
-					return err
-				}
-			}
-			if err := client.Do(ctx, client.B().XgroupSetid().Key(stream).Group(group).Id(target).Build()).Error(); err != nil {
-				return describe(redisErr("set the ID of group "+group, stream, err), stream)
 			}
 			g, err := findGroup(ctx, client, stream, group)
 			if err != nil {
@@ -312,35 +294,19 @@ func findGroup(ctx context.Context, client rueidis.Client, stream, group string)
 	return nil, noGroup(stream, group, nil)
 }
 
-func hasGroup(info *redstream.StreamInfo, group string) bool {
-	for _, g := range info.Groups {
-		if g.Name == group {
-			return true
-		}
+// beyondEnd explains a refused move of a group past the stream's last
+// entry as bad usage: the group would skip every entry added until then
+// while its lag shows 0.
+func beyondEnd(ctx context.Context, in *redstream.Inspector, stream string, byTime bool, at, id string) error {
+	const why = "the group would skip every entry added until then while its lag shows 0; not moved (--force moves it anyway)"
+	if byTime {
+		return usagef("--time %s is in the future: %s", at, why)
 	}
-	return false
-}
-
-// checkSetID refuses to move a group to an ID beyond the largest the
-// stream has generated: such a group skips every entry added until the
-// server's clock reaches its position, and its lag reads 0 all the while.
-func checkSetID(info *redstream.StreamInfo, id string) error {
-	if id == "$" {
-		return nil
+	last := "0-0"
+	if info, err := in.Stream(ctx, stream); err == nil && info.LastGeneratedID != "" {
+		last = info.LastGeneratedID
 	}
-	to, err := redstream.ParseID(id)
-	if err != nil {
-		return usagef("--id must be $, 0 or an entry ID such as 1700000000000-0, got %q", id)
-	}
-	last, err := redstream.ParseID(info.LastGeneratedID)
-	if err != nil {
-		last = redstream.ID{} // an empty stream that never had an entry
-	}
-	if to.Compare(last) <= 0 {
-		return nil
-	}
-	return usagef("--id %s is beyond the last entry of stream %s (%s): the group would skip every entry added until then while its lag shows 0; not moved (--force moves it anyway)",
-		id, nameText(info.Stream), last)
+	return usagef("--id %s is beyond the last entry of stream %s (%s): %s", id, nameText(stream), last, why)
 }
 
 func noGroup(stream, group string, err error) error {
@@ -348,31 +314,6 @@ func noGroup(stream, group string, err error) error {
 		err = redstream.ErrNoGroup
 	}
 	return &cliError{msg: fmt.Sprintf("stream %s has no consumer group %s", nameText(stream), nameText(group)), err: err}
-}
-
-// redisErr wraps an error from a raw Redis command the way the library
-// does, so NOGROUP and WRONGTYPE match their sentinels.
-func redisErr(op, key string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *redstream.Error
-	if errors.As(err, &re) {
-		return err
-	}
-	var kind error
-	if r, ok := rueidis.IsRedisErr(err); ok {
-		code, _, _ := strings.Cut(r.Error(), " ")
-		switch code {
-		case "NOGROUP":
-			kind = redstream.ErrNoGroup
-		case "WRONGTYPE":
-			kind = redstream.ErrNotStream
-		case "NOPERM":
-			kind = redstream.ErrNoPermission
-		}
-	}
-	return &redstream.Error{Op: op, Key: key, Kind: kind, Err: err}
 }
 
 // parseInstant reads a point in time: RFC 3339, or a duration before now

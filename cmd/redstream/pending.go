@@ -58,7 +58,7 @@ was last delivered (idle) and how many times it was delivered.
 			for start := "-"; start != "" && int64(len(list)) < count; {
 				page, next, err := in.Pending(ctx, stream, group, start, min(count-int64(len(list)), pendingPage), consumer)
 				if err != nil {
-					return describe(redisErr("xpending", stream, err), stream)
+					return describe(err, stream)
 				}
 				list = append(list, page...)
 				start = next

@@ -146,6 +146,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage.`,
 		a.topicCmd(),
 		a.benchCmd(),
 		a.devServerCmd(),
+		a.serveCmd(),
 	)
 	return root
 }

@@ -92,7 +92,7 @@ func (t *tailer) run(ctx context.Context, from string) error {
 	if from == "$" {
 		// Resolve "$" once: reading "$" again on every round would miss
 		// the entries added between two reads.
-		info, err := redstream.NewInspector(t.client).Stream(ctx, t.stream)
+		info, err := t.inspector(t.client).Stream(ctx, t.stream)
 		switch {
 		case errors.Is(err, redstream.ErrNoStream):
 			after = "0-0"
@@ -103,25 +103,17 @@ func (t *tailer) run(ctx context.Context, from string) error {
 			after = info.LastGeneratedID
 		}
 	}
-	c := t.client
+	in := t.inspector(t.client)
 	for t.count == 0 || t.n < t.count {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		cmd := c.B().Xread().Count(tailBatch).Block(tailBlock.Milliseconds()).Streams().Key(t.stream).Id(after).Build()
-		res := c.Do(ctx, cmd)
-		if err := res.Error(); err != nil {
-			if rueidis.IsRedisNil(err) {
-				continue // nothing new within tailBlock
-			}
+		msgs, err := in.Tail(ctx, t.stream, after, tailBatch, tailBlock)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return redisErr("xread", t.stream, err)
-		}
-		msgs, err := xreadEntries(res, t.stream)
-		if err != nil {
-			return redisErr("xread", t.stream, err)
+			return err
 		}
 		for _, m := range msgs {
 			after = m.ID
@@ -139,52 +131,4 @@ func (t *tailer) run(ctx context.Context, from string) error {
 		}
 	}
 	return nil
-}
-
-// xreadEntries returns the entries of stream in an XREAD reply, in order,
-// with their fields in the order written.
-func xreadEntries(res rueidis.RedisResult, stream string) ([]*redstream.Message, error) {
-	reply, err := res.ToMessage()
-	if err != nil {
-		return nil, err
-	}
-	var entries rueidis.RedisMessage
-	found := false
-	if reply.IsMap() { // RESP3: {stream: entries}
-		kv, err := reply.ToMap()
-		if err != nil {
-			return nil, err
-		}
-		entries, found = kv[stream]
-	} else { // RESP2: [[stream, entries]]
-		pairs, err := reply.ToArray()
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range pairs {
-			kv, err := p.ToArray()
-			if err != nil || len(kv) != 2 {
-				return nil, fmt.Errorf("unexpected XREAD reply")
-			}
-			if name, _ := kv[0].ToString(); name == stream {
-				entries, found = kv[1], true
-			}
-		}
-	}
-	if !found {
-		return nil, nil
-	}
-	slices, err := entries.AsXRangeSlices()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*redstream.Message, 0, len(slices))
-	for _, e := range slices {
-		m := &redstream.Message{ID: e.ID, Stream: stream, Fields: make([]redstream.Field, len(e.FieldValues))}
-		for i, fv := range e.FieldValues {
-			m.Fields[i] = redstream.Field{Name: fv.Field, Value: fv.Value}
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }

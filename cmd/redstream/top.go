@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/rueidis"
 	"github.com/spf13/cobra"
 
 	"github.com/redstream-go/redstream"
@@ -83,7 +82,7 @@ plain block per refresh.`,
 			}
 			defer client.Close()
 			t := &top{
-				app: a, client: client, in: a.inspector(client),
+				app: a, in: a.inspector(client),
 				streams: streams, match: match, interval: interval,
 				prev: map[string]*streamSample{},
 			}
@@ -102,7 +101,6 @@ plain block per refresh.`,
 // top is one run of the top command.
 type top struct {
 	*app
-	client   rueidis.Client
 	in       *redstream.Inspector
 	streams  []string
 	match    string
@@ -192,9 +190,11 @@ func (t *top) frame(ctx context.Context) ([]byte, error) {
 		case err != nil:
 			return nil, err
 		}
-		added, err := t.entriesAdded(ctx, info)
-		if err != nil {
-			return nil, err
+		// Entries ever added (Redis 7+), or the length on servers that do
+		// not count them.
+		added := info.Length
+		if info.EntriesAdded != nil {
+			added = *info.EntriesAdded
 		}
 		t.writeStream(&b, info, added)
 	}
@@ -210,23 +210,6 @@ func (t *top) frame(ctx context.Context) ([]byte, error) {
 		b.WriteString("Ctrl-C quits\n")
 	}
 	return b.Bytes(), nil
-}
-
-// entriesAdded returns how many entries were ever added to the stream
-// (XINFO STREAM entries-added, Redis 7+), or its length on servers that
-// do not count.
-func (t *top) entriesAdded(ctx context.Context, info *redstream.StreamInfo) (int64, error) {
-	c := t.client
-	m, err := c.Do(ctx, c.B().XinfoStream().Key(info.Stream).Build()).AsMap()
-	if err != nil {
-		return 0, redisErr("xinfo stream", info.Stream, err)
-	}
-	if v, ok := m["entries-added"]; ok {
-		if n, err := v.AsInt64(); err == nil {
-			return n, nil
-		}
-	}
-	return info.Length, nil
 }
 
 func (t *top) writeStream(w io.Writer, info *redstream.StreamInfo, added int64) {
