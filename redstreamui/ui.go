@@ -130,6 +130,19 @@ func SampleEvery(d time.Duration) Option {
 	}
 }
 
+// ChartHistory sets how far back the overview's rate charts reach, from
+// 1m to 1h (default 10m). The dashboard keeps each stream's and group's
+// samples for that long, in memory.
+func ChartHistory(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Minute || d > time.Hour {
+			return fmt.Errorf("%w: chart history %v must be between 1m and 1h", redstream.ErrInvalidOption, d)
+		}
+		c.history = d
+		return nil
+	}
+}
+
 // MaxStreams bounds how many streams the overview samples, from 1 to
 // 10000 (default 500); the overview says when there are more.
 func MaxStreams(n int) Option {

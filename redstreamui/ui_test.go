@@ -511,6 +511,8 @@ func TestOptionsValidate(t *testing.T) {
 		"user with a colon":  redstreamui.BasicAuth("o:ps", "x"),
 		"empty suffix":       redstreamui.DeadLetterSuffix(""),
 		"sampling too often": redstreamui.SampleEvery(time.Millisecond),
+		"history too short":  redstreamui.ChartHistory(30 * time.Second),
+		"history too long":   redstreamui.ChartHistory(2 * time.Hour),
 		"no streams":         redstreamui.MaxStreams(0),
 	} {
 		if _, err := redstreamui.Handler(r.client, opt); err == nil || !errorsIsInvalid(err) {
