@@ -8,7 +8,7 @@ GO ?= go
 
 ## test: install redis-server and chromium if missing, then check formatting, vet, run every test
 ## with -race, run each Go benchmark once as a smoke test, and test the separate modules
-## (benchmarks/, watermill/)
+## (benchmarks/, watermill/, e2e/: the dashboard in headless Chromium)
 test: redis-server chromium check race bench-smoke modules
 
 redis-server:
@@ -35,6 +35,8 @@ modules:
 	cd benchmarks && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
 	@echo "== watermill"
 	scripts/test-watermill.sh
+	@echo "== e2e"
+	cd e2e && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
