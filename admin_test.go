@@ -166,8 +166,10 @@ func TestSetGroupIDRefusesBeyondTheEnd(t *testing.T) {
 		t.Fatalf("SetGroupID $: last delivered %s, want %s", got, ids[4])
 	}
 
-	if err := in.SetGroupID(ctx, stream, "nope", "0", false); !errors.Is(err, redstream.ErrNoGroup) {
-		t.Fatalf("SetGroupID of a missing group: %v, want ErrNoGroup", err)
+	for _, id := range []string{"0", beyond} {
+		if err := in.SetGroupID(ctx, stream, "nope", id, false); !errors.Is(err, redstream.ErrNoGroup) || errors.Is(err, redstream.ErrBeyondEnd) {
+			t.Fatalf("SetGroupID of a missing group to %s: %v, want ErrNoGroup", id, err)
+		}
 	}
 	if err := in.SetGroupID(ctx, key(t, "missing"), "g", "0", true); !errors.Is(err, redstream.ErrNoStream) {
 		t.Fatalf("SetGroupID on a missing stream: %v, want ErrNoStream", err)

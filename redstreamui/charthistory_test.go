@@ -12,8 +12,8 @@ func TestChartHistorySetsTheChartsWindow(t *testing.T) {
 		opts []redstreamui.Option
 		want string
 	}{
-		{nil, "charts cover the last 10m0s"},
-		{[]redstreamui.Option{redstreamui.ChartHistory(90 * time.Second)}, "charts cover the last 1m30s"},
+		{nil, "charts cover the last 10 minutes"},
+		{[]redstreamui.Option{redstreamui.ChartHistory(3 * time.Minute)}, "charts cover the last 3 minutes"},
 	} {
 		d := newDash(t, c.opts...)
 		wantContains(t, "overview", d.ok("/"), c.want)

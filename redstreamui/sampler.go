@@ -131,7 +131,7 @@ func (s *sampler) sample(ctx context.Context) *overviewData {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	now := time.Now()
-	o := &overviewData{ReadAt: now, Window: roundDur(s.cfg.history)}
+	o := &overviewData{ReadAt: now, Window: windowText(s.cfg.history)}
 	infos, more, err := s.read(ctx)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -376,4 +376,17 @@ func (s *sampler) chart(now time.Time, at []time.Time, series ...[]float64) char
 		c.Lines = append(c.Lines, b.String())
 	}
 	return c
+}
+
+// windowText names the charts' span: "10 minutes", "1 hour".
+func windowText(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d == time.Minute:
+		return "minute"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + " minutes"
+	}
+	return roundDur(d)
 }

@@ -130,9 +130,8 @@ func SampleEvery(d time.Duration) Option {
 	}
 }
 
-// ChartHistory sets how far back the overview's rate charts reach, from
-// 1m to 1h (default 10m). The dashboard keeps each stream's and group's
-// samples for that long, in memory.
+// ChartHistory sets how far back the rate charts reach, from 1m to 1h
+// (default 10m). The samples of that span are kept in memory.
 func ChartHistory(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Minute || d > time.Hour {

@@ -512,8 +512,8 @@ func TestOptionsValidate(t *testing.T) {
 		"empty suffix":       redstreamui.DeadLetterSuffix(""),
 		"sampling too often": redstreamui.SampleEvery(time.Millisecond),
 		"history too short":  redstreamui.ChartHistory(30 * time.Second),
-		"history too long":   redstreamui.ChartHistory(2 * time.Hour),
 		"no streams":         redstreamui.MaxStreams(0),
+		"charts of a day":    redstreamui.ChartHistory(24 * time.Hour),
 	} {
 		if _, err := redstreamui.Handler(r.client, opt); err == nil || !errorsIsInvalid(err) {
 			t.Errorf("%s: err %v, want ErrInvalidOption", name, err)

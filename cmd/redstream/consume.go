@@ -26,7 +26,7 @@ func (a *app) consumeCmd() *cobra.Command {
 		asJSON                    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "consume --stream S --group G [--consumer NAME] [--from 0|$] [--json]",
+		Use:   "consume (--stream S | --topic T) --group G [--consumer NAME] [--from 0|$] [--json]",
 		Short: "Read a stream as a member of a consumer group, print and acknowledge each entry",
 		Long: `consume joins consumer group G of stream S (creating both if missing), prints
 each entry it is delivered and acknowledges it, until SIGINT or SIGTERM.
@@ -50,12 +50,24 @@ comes later).
 
 The consumer name defaults to <hostname>-<pid>-1, new for every run. Give
 a stable --consumer NAME to resume, after a crash, the entries that name
-was delivered but had not acknowledged.`,
+was delivered but had not acknowledged.
+
+With --topic T instead of --stream, it consumes the partitioned topic T in
+group G (see "redstream topic --help"): the group's consumers divide the
+partitions among themselves, each key's events are printed one at a time
+in publish order, and different keys up to --concurrency at once (their
+lines interleave). --from applies to the partitions' groups created now
+(default 0: the whole topic).`,
 		Example: "  redstream consume --stream tickets --group tickets-consumer-group\n" +
 			"  redstream consume --stream tickets --group audit --from 0 --json",
 		Args: cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("topic") {
+				return a.consumeTopic(cmd) // topicconsume.go
+			}
 			switch {
+			case !cmd.Flags().Changed("stream"):
+				return usagef(`required flag(s) "stream" not set (or give --topic T)`)
 			case stream == "":
 				return usagef("--stream must not be empty")
 			case group == "":
@@ -171,7 +183,7 @@ was delivered but had not acknowledged.`,
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&stream, "stream", "", "the stream to read (required)")
+	f.StringVar(&stream, "stream", "", "the stream to read (this or --topic is required)")
 	f.StringVar(&group, "group", "", "the consumer group to read as (required)")
 	f.StringVar(&name, "consumer", "", "the consumer's name in the group (default <hostname>-<pid>-1)")
 	f.IntVar(&concurrency, "concurrency", redstream.DefaultBatchSize, "how many entries are read and printed at once (1 to 10000)")
@@ -180,7 +192,7 @@ was delivered but had not acknowledged.`,
 	f.IntVar(&max, "max", 0, "stop after handling this many entries (0: no limit)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	_ = f.MarkHidden("max")
-	_ = cmd.MarkFlagRequired("stream")
+	addTopicConsumeFlags(cmd)
 	_ = cmd.MarkFlagRequired("group")
 	return cmd
 }

@@ -36,13 +36,12 @@ const (
 
 func (a *app) publishCmd() *cobra.Command {
 	var (
-		stream  string
-		count   int
-		maxLine int
+		stream, topic, key, keyField string
+		count, maxLine               int
 	)
 	cmd := &cobra.Command{
-		Use:   "publish --stream S [--count N] [field=value ...]",
-		Short: "Append entries to a stream",
+		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [field=value ...]",
+		Short: "Append entries to a stream, or events to a topic",
 		Long: `publish appends entries to a stream (XADD), creating it if missing.
 
 With field=value arguments it appends one entry with those fields in that
@@ -54,14 +53,44 @@ string values as they are and other values as JSON text. A line is at most
 read into memory. A malformed or too long line stops it with exit code 1,
 naming the line, after publishing the lines before it.
 
-It prints the entry's ID when it appended one entry, a summary otherwise.`,
+With --topic T instead of --stream it publishes events to the partitioned
+topic T (see "redstream topic --help"; the topic must exist): each event
+with key --key goes to the key's partition, stored as the event's first
+field "` + redstream.KeyField + `", and the events of one key are consumed in the
+order published. "` + seqPlaceholder + `" in --key becomes the event's number too, so
+--key 'customer-` + seqPlaceholder + `' spreads events over keys. Events read from
+stdin take their key from --key, or else from their member named by
+--key-field (default "key"; it stays in the event's fields too); a line
+without it stops publish like a malformed line. Events with an empty key
+(field=value arguments without --key, or --key "") spread evenly over
+the partitions, in no particular order.
+
+It prints the entry's ID when it appended one entry (for a topic, followed
+by "partition <i>"), a summary otherwise.`,
 		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
   redstream publish --stream tickets --count 1000 'n={{seq}}'
-  printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets`,
+  printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets
+  redstream publish --topic orders --key customer-7 whatHappened="order placed"
+  printf '{"key":"customer-7","total":"12"}\n' | redstream publish --topic orders`,
 		Args: cobra.ArbitraryArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			if stream == "" {
+			flags := cmd.Flags()
+			switch {
+			case flags.Changed("stream") && flags.Changed("topic"):
+				return usagef("give --stream S or --topic T, not both")
+			case flags.Changed("topic"):
+				if topic == "" {
+					return usagef("--topic must not be empty")
+				}
+			case !flags.Changed("stream"):
+				return usagef(`required flag(s) "stream" not set (or give --topic T)`)
+			case stream == "":
 				return usagef("--stream must not be empty")
+			case flags.Changed("key") || flags.Changed("key-field"):
+				return usagef("--key and --key-field need --topic")
+			}
+			if flags.Changed("key-field") && keyField == "" {
+				return usagef("--key-field must not be empty")
 			}
 			if err := checkRange("count", count, 1, maxPublishCount); err != nil {
 				return err
@@ -90,7 +119,18 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if err != nil {
 				return err
 			}
-			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream}
+			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key}
+			if topic != "" {
+				if p.topic, err = redstream.OpenTopic(cmd.Context(), client, topic); err != nil {
+					if isInvalid(err) {
+						return &usageError{err: err}
+					}
+					return topicErr(err, topic)
+				}
+				if !flags.Changed("key") {
+					p.keyField = keyField
+				}
+			}
 			if len(fields) > 0 {
 				err = p.fromArgs(fields, count)
 			} else {
@@ -99,18 +139,25 @@ It prints the entry's ID when it appended one entry, a summary otherwise.`,
 			if err != nil {
 				return err
 			}
-			if p.published == 1 {
+			switch {
+			case p.published == 1 && p.topic != nil:
+				fmt.Fprintf(a.stdout, "%s partition %d\n", p.lastID, p.lastPartition)
+			case p.published == 1:
 				fmt.Fprintln(a.stdout, p.lastID)
-			} else {
-				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, nameText(stream))
+			case p.topic != nil:
+				fmt.Fprintf(a.stdout, "published %d events to %s\n", p.published, p.dest())
+			default:
+				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, p.dest())
 			}
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&stream, "stream", "", "the stream to append to (required)")
+	cmd.Flags().StringVar(&stream, "stream", "", "the stream to append to (this or --topic is required)")
+	cmd.Flags().StringVar(&topic, "topic", "", "the topic to publish events to, instead of a stream")
+	cmd.Flags().StringVar(&key, "key", "", "the events' key (with --topic): it picks the partition and keeps the key's events in order")
+	cmd.Flags().StringVar(&keyField, "key-field", "key", "with --topic and no --key: the member of each stdin JSON object that holds the event's key")
 	cmd.Flags().IntVar(&maxLine, "max-line", defaultMaxLine, "the longest line of JSON read from stdin, in bytes (1 to 67108864)")
 	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields (1 to 100000000)")
-	_ = cmd.MarkFlagRequired("stream")
 	return cmd
 }
 
@@ -127,28 +174,61 @@ func parseFieldArgs(args []string) ([]redstream.Field, error) {
 	return fields, nil
 }
 
-// publishRun is one publish command at work.
+// publishRun is one publish command at work: to a stream, or to a topic.
 type publishRun struct {
 	*app
-	ctx    context.Context
-	pub    *redstream.Publisher
-	stream string
+	ctx      context.Context
+	pub      *redstream.Publisher
+	stream   string
+	topic    *redstream.Topic // nil: publishing to stream
+	key      string           // the events' key (topic); may hold {{seq}}
+	keyField string           // the JSON member holding a line's key, when there is no --key
 
-	published int    // entries written so far
-	lastID    string // ID of the last entry written
+	published     int    // entries written so far
+	lastID        string // ID of the last entry written
+	lastPartition int    // and its partition (topic)
 }
 
-// send publishes entries and counts those written. On an error it says
-// how many of the run's entries were written before.
-func (p *publishRun) send(entries []redstream.Entry) error {
-	if len(entries) == 0 {
+// dest names where the entries go, for messages.
+func (p *publishRun) dest() string {
+	if p.topic != nil {
+		return "topic " + nameText(p.topic.Name)
+	}
+	return nameText(p.stream)
+}
+
+// send publishes events (their keys count only for a topic) and counts
+// those written. On an error it says how many of the run's entries were
+// written before.
+func (p *publishRun) send(events []redstream.KeyedEntry) error {
+	if len(events) == 0 {
 		return nil
 	}
-	ids, err := p.pub.PublishBatch(p.ctx, entries)
-	for _, id := range ids {
+	var (
+		ids   []string
+		parts []int
+		err   error
+	)
+	if p.topic != nil {
+		var receipts []redstream.TopicReceipt
+		receipts, err = p.pub.PublishTopic(p.ctx, p.topic, events...)
+		for _, r := range receipts {
+			ids, parts = append(ids, r.ID), append(parts, r.Partition)
+		}
+	} else {
+		entries := make([]redstream.Entry, len(events))
+		for i, e := range events {
+			entries[i] = redstream.Entry{Stream: p.stream, Fields: e.Fields}
+		}
+		ids, err = p.pub.PublishBatch(p.ctx, entries)
+	}
+	for i, id := range ids {
 		if id != "" {
 			p.published++
 			p.lastID = id
+			if parts != nil {
+				p.lastPartition = parts[i]
+			}
 		}
 	}
 	if err != nil {
@@ -159,8 +239,11 @@ func (p *publishRun) send(entries []redstream.Entry) error {
 			}
 		}
 		msg := describe(err, p.stream).Error()
+		if p.topic != nil {
+			msg = topicErr(err, p.topic.Name).Error()
+		}
 		if p.published > 0 {
-			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), nameText(p.stream))
+			msg += fmt.Sprintf(" (published %s to %s before)", plural(int64(p.published), "entry", "entries"), p.dest())
 		}
 		return &cliError{msg: msg, err: err}
 	}
@@ -178,17 +261,17 @@ func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
 	for _, f := range fields {
 		hasSeq = hasSeq || strings.Contains(f.Value, seqPlaceholder)
 	}
-	batch := make([]redstream.Entry, 0, min(count, publishBatch))
+	batch := make([]redstream.KeyedEntry, 0, min(count, publishBatch))
 	for seq := 1; seq <= count; seq++ {
 		fs := fields
+		n := strconv.Itoa(seq)
 		if hasSeq {
 			fs = make([]redstream.Field, len(fields))
-			n := strconv.Itoa(seq)
 			for i, f := range fields {
 				fs[i] = redstream.Field{Name: f.Name, Value: strings.ReplaceAll(f.Value, seqPlaceholder, n)}
 			}
 		}
-		batch = append(batch, redstream.Entry{Stream: p.stream, Fields: fs})
+		batch = append(batch, redstream.KeyedEntry{Key: strings.ReplaceAll(p.key, seqPlaceholder, n), Fields: fs})
 		if len(batch) == publishBatch || seq == count {
 			if err := p.send(batch); err != nil {
 				return err
@@ -208,7 +291,7 @@ func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
 // than maxLine bytes are held.
 func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	batch := make([]redstream.Entry, 0, publishBatch)
+	batch := make([]redstream.KeyedEntry, 0, publishBatch)
 	batchBytes := 0
 	var line []byte
 	for lineNo := 1; ; lineNo++ {
@@ -218,16 +301,20 @@ func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 			if err := p.send(batch); err != nil {
 				return err
 			}
-			return fmt.Errorf("stdin line %d is longer than %d bytes, the --max-line bound (published %s to %s before it)", lineNo, maxLine, plural(int64(p.published), "entry", "entries"), nameText(p.stream))
+			return fmt.Errorf("stdin line %d is longer than %d bytes, the --max-line bound (published %s to %s before it)", lineNo, maxLine, plural(int64(p.published), "entry", "entries"), p.dest())
 		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
 			if err := p.send(batch); err != nil {
 				return err
 			}
-			return fmt.Errorf("read stdin: %w (published %s to %s before)", readErr, plural(int64(p.published), "entry", "entries"), p.stream)
+			return fmt.Errorf("read stdin: %w (published %s to %s before)", readErr, plural(int64(p.published), "entry", "entries"), p.dest())
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			fields, err := parseJSONFields(line)
+			key := p.key
+			if err == nil && p.keyField != "" {
+				key, err = keyOf(fields, p.keyField)
+			}
 			var se *json.SyntaxError
 			if errors.As(err, &se) {
 				err = fmt.Errorf("%w at column %d", err, se.Offset)
@@ -236,9 +323,9 @@ func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 				if serr := p.send(batch); serr != nil {
 					return serr
 				}
-				return fmt.Errorf("stdin line %d: %w (published %s to %s before it)", lineNo, err, plural(int64(p.published), "entry", "entries"), p.stream)
+				return fmt.Errorf("stdin line %d: %w (published %s to %s before it)", lineNo, err, plural(int64(p.published), "entry", "entries"), p.dest())
 			}
-			batch = append(batch, redstream.Entry{Stream: p.stream, Fields: fields})
+			batch = append(batch, redstream.KeyedEntry{Key: key, Fields: fields})
 			batchBytes += len(line)
 			if len(batch) == publishBatch || batchBytes >= publishBatchBytes {
 				if err := p.send(batch); err != nil {
@@ -259,6 +346,17 @@ func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 		return errors.New("nothing to publish: stdin held no JSON objects")
 	}
 	return nil
+}
+
+// keyOf returns the value of the field name, the key of an event read
+// from stdin.
+func keyOf(fields []redstream.Field, name string) (string, error) {
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Value, nil
+		}
+	}
+	return "", fmt.Errorf("the object has no member %q to key the event by (--key-field names another, --key gives every event one key)", name)
 }
 
 // errLineTooLong reports a line of stdin longer than the bound.

@@ -8,8 +8,10 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -324,5 +326,125 @@ func TestReadLine(t *testing.T) {
 		if errors.Is(err, errLineTooLong) != tc.long || !reflect.DeepEqual(got, tc.lines) {
 			t.Errorf("readLine(%.20q..., max %d): lines %.40q, err %v; want %.40q, too long %v", tc.in, tc.max, got, err, tc.lines, tc.long)
 		}
+	}
+}
+
+// topicEntries returns every event of topic t, per partition.
+func topicEntries(t *testing.T, c rueidis.Client, top *redstream.Topic) [][]rueidis.XRangeSlice {
+	t.Helper()
+	out := make([][]rueidis.XRangeSlice, top.Partitions())
+	for i := range out {
+		out[i] = entries(t, c, top.Stream(i))
+	}
+	return out
+}
+
+func createTopic(t *testing.T, c rueidis.Client, name string, n int) *redstream.Topic {
+	t.Helper()
+	top, err := redstream.CreateTopic(ctxT(t, 10*time.Second), c, name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+// TestPublishTopicKeyPicksThePartition: every event goes to its key's
+// partition, with the key as its first field and the fields in order.
+func TestPublishTopicKeyPicksThePartition(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+	top := createTopic(t, c, "orders", 4)
+
+	r := cli(t, nil, "publish", "--redis", url, "--topic", "orders", "--key", "customer-7", "what=placed", "total=12")
+	want := top.Partition("customer-7")
+	if r.code != exitOK || !regexp.MustCompile(fmt.Sprintf(`^\d+-\d+ partition %d\n$`, want)).MatchString(r.stdout) {
+		t.Fatalf("publish --topic --key:\n%s", r)
+	}
+	es := entries(t, c, top.Stream(want))
+	if len(es) != 1 || len(es[0].FieldValues) != 3 || es[0].FieldValues[0] != (rueidis.XRangeFieldValue{Field: redstream.KeyField, Value: "customer-7"}) ||
+		es[0].FieldValues[1].Field != "what" || es[0].FieldValues[2].Value != "12" {
+		t.Fatalf("partition %d holds %+v; want the one event keyed customer-7", want, es)
+	}
+
+	r = cli(t, nil, "publish", "--redis", url, "--topic", "orders", "--key", "k-{{seq}}", "--count", "40", "n={{seq}}")
+	if r.code != exitOK || r.stdout != "published 40 events to topic orders\n" {
+		t.Fatalf("publish --topic --count 40:\n%s", r)
+	}
+	stdin := strings.NewReader(`{"key":"json-1","n":"a"}` + "\n" + `{"n":"b","key":"json-2"}` + "\n")
+	r = cli(t, stdin, "publish", "--redis", url, "--topic", "orders")
+	if r.code != exitOK {
+		t.Fatalf("publish --topic from stdin:\n%s", r)
+	}
+	stdin = strings.NewReader(`{"customer":"json-3","n":"c"}` + "\n")
+	if r = cli(t, stdin, "publish", "--redis", url, "--topic", "orders", "--key-field", "customer"); r.code != exitOK {
+		t.Fatalf("publish --topic --key-field from stdin:\n%s", r)
+	}
+	keys := map[string]int{}
+	for p, es := range topicEntries(t, c, top) {
+		for _, e := range es {
+			if e.FieldValues[0].Field != redstream.KeyField {
+				t.Fatalf("partition %d: event %+v has no key first", p, e)
+			}
+			k := e.FieldValues[0].Value
+			keys[k]++
+			if top.Partition(k) != p {
+				t.Errorf("event of key %s in partition %d, want %d", k, p, top.Partition(k))
+			}
+		}
+	}
+	wantKeys := map[string]int{"customer-7": 1, "json-1": 1, "json-2": 1, "json-3": 1}
+	for i := 1; i <= 40; i++ {
+		wantKeys["k-"+strconv.Itoa(i)] = 1
+	}
+	if !reflect.DeepEqual(keys, wantKeys) {
+		t.Errorf("the topic's events have keys %v, want %v", keys, wantKeys)
+	}
+}
+
+func TestPublishTopicErrors(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+	top := createTopic(t, c, "orders", 2)
+
+	// A line without its key stops publish after the lines before it.
+	stdin := strings.NewReader(`{"key":"a","n":"1"}` + "\n" + `{"n":"2"}` + "\n" + `{"key":"b","n":"3"}` + "\n")
+	r := cli(t, stdin, "publish", "--redis", url, "--topic", "orders")
+	if r.code != exitFailure {
+		t.Fatalf("a line without a key: exit %d\n%s", r.code, r)
+	}
+	wantOneErrorLine(t, r, "stdin line 2", `no member "key"`, "published 1 entry to topic orders before it")
+	total := 0
+	for _, es := range topicEntries(t, c, top) {
+		total += len(es)
+	}
+	if total != 1 {
+		t.Errorf("the topic holds %d events, want the 1 before the bad line", total)
+	}
+
+	r = cli(t, nil, "publish", "--redis", url, "--topic", "nope", "--key", "k", "a=1")
+	if r.code != exitFailure {
+		t.Fatalf("publish to a missing topic: exit %d\n%s", r.code, r)
+	}
+	wantOneErrorLine(t, r, "topic nope does not exist")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--topic", "orders", "--stream", "s", "a=1"}, "not both"},
+		{[]string{"--stream", "s", "--key", "k", "a=1"}, "--key and --key-field need --topic"},
+		{[]string{"--topic", "", "a=1"}, "--topic must not be empty"},
+		{[]string{"--topic", "orders", "--key-field", ""}, "--key-field must not be empty"},
+		{[]string{"--topic", "a{b}", "a=1"}, "without braces"},
+	} {
+		r := cli(t, strings.NewReader(""), append([]string{"publish", "--redis", url}, tc.args...)...)
+		if r.code != exitUsage {
+			t.Fatalf("publish %v: exit %d, want %d\n%s", tc.args, r.code, exitUsage, r)
+		}
+		wantOneErrorLine(t, r, tc.want)
 	}
 }
