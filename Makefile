@@ -4,14 +4,18 @@
 
 GO ?= go
 
-.PHONY: test redis-server check fmt vet race modules bench-smoke bench demo
+.PHONY: test redis-server chromium check fmt vet race modules bench-smoke bench demo
 
-## test: install redis-server if missing, then check formatting, vet, run every test with -race,
-## run each Go benchmark once as a smoke test, and test the separate modules (benchmarks/, watermill/)
-test: redis-server check race bench-smoke modules
+## test: install redis-server and chromium if missing, then check formatting, vet, run every test
+## with -race, run each Go benchmark once as a smoke test, and test the separate modules
+## (benchmarks/, watermill/, e2e/: the dashboard in headless Chromium)
+test: redis-server chromium check race bench-smoke modules
 
 redis-server:
 	@scripts/ensure-redis-server.sh
+
+chromium:
+	@scripts/ensure-chromium.sh
 
 check: fmt vet
 
@@ -31,6 +35,8 @@ modules:
 	cd benchmarks && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
 	@echo "== watermill"
 	scripts/test-watermill.sh
+	@echo "== e2e"
+	cd e2e && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...

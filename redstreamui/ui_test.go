@@ -511,6 +511,7 @@ func TestOptionsValidate(t *testing.T) {
 		"user with a colon":  redstreamui.BasicAuth("o:ps", "x"),
 		"empty suffix":       redstreamui.DeadLetterSuffix(""),
 		"sampling too often": redstreamui.SampleEvery(time.Millisecond),
+		"history too short":  redstreamui.ChartHistory(30 * time.Second),
 		"no streams":         redstreamui.MaxStreams(0),
 		"charts of a day":    redstreamui.ChartHistory(24 * time.Hour),
 	} {
