@@ -521,7 +521,13 @@ func (in *Inspector) Server(ctx context.Context) (*ServerStats, error) {
 	for i, section := range []string{"server", "memory", "persistence", "replication"} {
 		txt, err := res[i].ToString()
 		if err != nil {
-			return nil, wrapErr("info "+section, "", err)
+			// A server that answers but lacks a section (an embedded or
+			// Redis-compatible one) leaves those facts unknown; only a
+			// failure of the first, or of the connection, fails the call.
+			if _, isReply := rueidis.IsRedisErr(err); i == 0 || !isReply || classify(err) != nil {
+				return nil, wrapErr("info "+section, "", err)
+			}
+			continue
 		}
 		parseInfo(txt, info)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redstream-go/redstream"
+	"github.com/redstream-go/redstream/internal/devserver"
 	"github.com/redstream-go/redstream/redstreamtest"
 )
 
@@ -427,5 +428,28 @@ func TestServerStatsOnCluster(t *testing.T) {
 		if n.Role == "replica" && !masters[n.MasterID] {
 			t.Errorf("replica %+v: not of one of the masters", n)
 		}
+	}
+}
+
+// A Redis-compatible server that lacks some INFO sections (the embedded
+// dev server, which `redstream dev-server` and the demo run on) still
+// gives its version; the facts it does not know stay unknown.
+func TestServerStatsOnTheEmbeddedServer(t *testing.T) {
+	srv, err := devserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	c, err := redstream.Dial(ctxT(t, 5*time.Second), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	st, err := redstream.NewInspector(c).Server(ctxT(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Server on the embedded server: %v", err)
+	}
+	if st.Version == "" || st.Mode != "standalone" {
+		t.Fatalf("Server = %+v, want its version and standalone mode", st)
 	}
 }
