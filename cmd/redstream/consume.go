@@ -22,6 +22,31 @@ import (
 // under a millisecond).
 const consumeBatch = 2 * redstream.DefaultBatchSize
 
+// checkConsumeFlags checks the flags consume shares between streams and
+// topics, and returns how many entries to take at once: --concurrency,
+// but no more than --max.
+func checkConsumeFlags(group, from, metricsAddr string, concurrency, max int) (int, error) {
+	switch {
+	case group == "":
+		return 0, usagef("--group must not be empty")
+	case max < 0:
+		return 0, usagef("--max must not be negative, got %d", max)
+	}
+	if err := checkRange("concurrency", concurrency, 1, maxConcurrency); err != nil {
+		return 0, err
+	}
+	if err := checkMetricsAddr(metricsAddr); err != nil {
+		return 0, err
+	}
+	if _, err := redstream.ParseID(from); err != nil && from != "$" {
+		return 0, usagef("--from must be 0, $ or an entry ID such as 1700000000000-0, got %q", from)
+	}
+	if max > 0 {
+		concurrency = min(concurrency, max) // take no more than --max at once
+	}
+	return concurrency, nil
+}
+
 // errOverMax is what the handler returns for entries read after --max was
 // reached: they stay pending for this consumer instead of being dropped.
 var errOverMax = errors.New("--max reached: entry left pending")
@@ -83,22 +108,10 @@ lines interleave). --from applies to the partitions' groups created now
 				return usagef(`required flag(s) "stream" not set (or give --topic T)`)
 			case stream == "":
 				return usagef("--stream must not be empty")
-			case group == "":
-				return usagef("--group must not be empty")
-			case max < 0:
-				return usagef("--max must not be negative, got %d", max)
 			}
-			if err := checkRange("concurrency", concurrency, 1, maxConcurrency); err != nil {
+			concurrency, err := checkConsumeFlags(group, from, metricsAddr, concurrency, max)
+			if err != nil {
 				return err
-			}
-			if err := checkMetricsAddr(metricsAddr); err != nil {
-				return err
-			}
-			if _, err := redstream.ParseID(from); err != nil && from != "$" {
-				return usagef("--from must be 0, $ or an entry ID such as 1700000000000-0, got %q", from)
-			}
-			if max > 0 {
-				concurrency = min(concurrency, max) // read no more than --max at once
 			}
 			opts := []redstream.ConsumerOption{
 				// One batch at a time, of up to --concurrency entries: the

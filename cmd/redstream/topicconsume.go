@@ -35,22 +35,10 @@ func (a *app) consumeTopic(cmd *cobra.Command) error {
 		return usagef("give --stream S or --topic T, not both")
 	case topic == "":
 		return usagef("--topic must not be empty")
-	case group == "":
-		return usagef("--group must not be empty")
-	case max < 0:
-		return usagef("--max must not be negative, got %d", max)
 	}
-	if err := checkRange("concurrency", concurrency, 1, maxConcurrency); err != nil {
+	concurrency, err := checkConsumeFlags(group, from, metricsAddr, concurrency, max)
+	if err != nil {
 		return err
-	}
-	if err := checkMetricsAddr(metricsAddr); err != nil {
-		return err
-	}
-	if _, err := redstream.ParseID(from); err != nil && from != "$" {
-		return usagef("--from must be 0, $ or an entry ID such as 1700000000000-0, got %q", from)
-	}
-	if max > 0 {
-		concurrency = min(concurrency, max) // handle no more than --max at once
 	}
 	opts := []redstream.TopicConsumerOption{
 		redstream.Concurrency(concurrency),
