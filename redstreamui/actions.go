@@ -226,7 +226,7 @@ func (u *ui) groupCreate(ctx context.Context, f *form) (string, error) {
 	}
 	start := f.get("start")
 	if start == "" {
-		start = "$"
+		start = "0" // the whole stream, as the CLI and the library start
 	}
 	if err := u.in.CreateGroup(ctx, stream, group, start, false); err != nil {
 		return "", err
