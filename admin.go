@@ -23,10 +23,14 @@ var ErrHasPending = errors.New("redstream: entries are still pending")
 
 // deleteGroupScript deletes group ARGV[1] of stream KEYS[1] unless entries
 // are pending in it and ARGV[2] is not "1". It returns {1, pending} when it
-// deleted the group, {0, pending} when it refused and {-1, 0} when there is
-// no such group. Checking and deleting in one step means nothing can
+// deleted the group, {0, pending} when it refused, {-1, 0} when there is
+// no such group, {-2, 0} when there is no such key and {-3, 0} when the
+// key is not a stream. Checking and deleting in one step means nothing can
 // become pending in between.
 var deleteGroupScript = rueidis.NewLuaScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return {-2, 0} end
+if t ~= 'stream' then return {-3, 0} end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 for _, g in ipairs(groups) do
   local name, pending
@@ -47,6 +51,9 @@ return {-1, 0}
 // owns pending entries and ARGV[3] is not "1"; results as for
 // deleteGroupScript.
 var deleteConsumerScript = rueidis.NewLuaScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return {-2, 0} end
+if t ~= 'stream' then return {-3, 0} end
 local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
 for _, c in ipairs(cs) do
   local name, pending
@@ -84,6 +91,10 @@ func guardedDelete(ctx context.Context, client rueidis.Client, script *rueidis.L
 	switch res[0] {
 	case -1:
 		return 0, &Error{Op: op, Key: key, Kind: missing}
+	case -2:
+		return 0, &Error{Op: op, Key: key, Kind: ErrNoStream}
+	case -3:
+		return 0, &Error{Op: op, Key: key, Kind: ErrNotStream}
 	case 0:
 		return res[1], &Error{Op: op, Key: key, Kind: ErrHasPending}
 	}
@@ -202,7 +213,21 @@ func (in *Inspector) SetGroupTime(ctx context.Context, stream, group string, t t
 		return &Error{Op: "set the time of group " + group, Key: stream, Kind: ErrBeyondEnd,
 			Err: fmt.Errorf("%s is in the future", t.Format(time.RFC3339Nano))}
 	}
-	return in.SetGroupID(ctx, stream, group, timeID(t).String(), true)
+	// Never past the stream's last generated ID: on a stream whose IDs are
+	// not times (explicit IDs), <ms of t>-0 would pass over entries still
+	// to come. For time-based IDs this changes nothing.
+	at := timeID(t)
+	last, hasGroup, err := in.streamHead(ctx, "set the time of group "+group, stream, group)
+	if err != nil {
+		return err
+	}
+	if !hasGroup {
+		return &Error{Op: "set the time of group " + group, Key: stream, Kind: ErrNoGroup}
+	}
+	if at.Compare(last) > 0 && !t.After(time.Now()) {
+		at = last
+	}
+	return in.SetGroupID(ctx, stream, group, at.String(), true)
 }
 
 // aheadOfStream returns an error matching ErrBeyondEnd when a group

@@ -64,8 +64,15 @@ func (u *ui) action(w http.ResponseWriter, r *http.Request) {
 // backPath accepts only a path of this handler ("/dead?stream=S"), never
 // another site ("//evil", "/\evil", "https://...").
 func backPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') {
 		return "/"
+	}
+	for i := 0; i < len(p); i++ {
+		// Browsers drop tabs and newlines from a URL ("/\t/evil" is
+		// "//evil", another site), and other controls break the header.
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return "/"
+		}
 	}
 	return p
 }

@@ -48,6 +48,10 @@ func (u *ui) apiTail(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, tailAnswer{Error: "need ?stream= and ?after= an entry ID or $"})
 		return
 	}
+	if err := u.reachable(r); err != nil {
+		writeJSON(w, http.StatusBadGateway, tailAnswer{Error: err.Error()})
+		return
+	}
 	ctx, cancel := pageCtx(r)
 	defer cancel()
 	ms, err := u.in.Tail(ctx, stream, after, 100, 0)

@@ -3,6 +3,7 @@ package redstreamui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -60,6 +61,24 @@ func pageCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), pageTimeout)
 }
 
+// pingTimeout bounds the look at whether Redis answers at all, taken
+// before a page's reads: the client retries reads until their deadline,
+// so with Redis down every page would otherwise take pageTimeout to say so.
+const pingTimeout = 2 * time.Second
+
+// reachable returns an error when Redis does not answer a PING promptly.
+func (u *ui) reachable(r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
+	defer cancel()
+	if err := u.client.Do(ctx, u.client.B().Ping().Build()).Error(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: no answer from Redis in %v", redstream.ErrUnreachable, pingTimeout)
+		}
+		return fmt.Errorf("%w: %v", redstream.ErrUnreachable, err)
+	}
+	return nil
+}
+
 func (u *ui) overview(r *http.Request) (string, string, any, error) {
 	ctx, cancel := pageCtx(r)
 	defer cancel()
@@ -67,6 +86,10 @@ func (u *ui) overview(r *http.Request) (string, string, any, error) {
 }
 
 func (u *ui) apiOverview(w http.ResponseWriter, r *http.Request) {
+	if err := u.reachable(r); err != nil {
+		writeJSON(w, http.StatusBadGateway, &overviewData{ReadAt: time.Now(), Error: err.Error()})
+		return
+	}
 	ctx, cancel := pageCtx(r)
 	defer cancel()
 	writeJSON(w, http.StatusOK, u.sampler.current(ctx))

@@ -88,7 +88,12 @@ type pageData struct {
 // with its data, or an error page.
 func (u *ui) page(f func(r *http.Request) (name, title string, data any, err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name, title, data, err := f(r)
+		var name, title string
+		var data any
+		err := u.reachable(r)
+		if err == nil {
+			name, title, data, err = f(r)
+		}
 		pd := &pageData{Title: title, Nav: name, Base: base(r), Here: r.URL.RequestURI(), ReadOnly: u.cfg.readOnly, Data: data}
 		status := http.StatusOK
 		if err != nil {

@@ -31,7 +31,7 @@ func TestReadOnlyRefusesAPostWithAValidCSRFToken(t *testing.T) {
 	nonce := strings.Repeat("ab", 16)
 	post := func() int {
 		form := url.Values{"csrf": {u.mac("csrf", nonce)}, "stream": {"s"}}
-		req := httptest.NewRequest(http.MethodPost, "/action/purge-all", strings.NewReader(form.Encode()))
+		req := httptest.NewRequest(http.MethodPost, "http://localhost/action/purge-all", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(&http.Cookie{Name: csrfCookie, Value: nonce})
 		w := httptest.NewRecorder()

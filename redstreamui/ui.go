@@ -27,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,7 @@ type config struct {
 	maxStreams   int
 	logger       *slog.Logger
 	hasBasicAuth bool
+	hosts        []string // AllowedHosts; nil: the default (see hostAllowed)
 }
 
 // ReadOnly makes the dashboard show no action at all (no button, no
@@ -166,6 +169,57 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// AllowedHosts sets the host names (the Host header, without its port;
+// IP addresses too) the dashboard answers; "*" answers any. By default a
+// dashboard with Token or BasicAuth answers any host, and one without
+// answers only loopback names (localhost, 127.0.0.0/8, ::1): otherwise a
+// web page its user visits could point its own host name at 127.0.0.1
+// (DNS rebinding), become same-origin with the dashboard and act through
+// it. Give the names it is reached by when it sits behind a proxy without
+// auth. Other hosts get 421 Misdirected Request.
+func AllowedHosts(hosts ...string) Option {
+	return func(c *config) error {
+		if len(hosts) == 0 {
+			return fmt.Errorf("%w: AllowedHosts needs at least one host", redstream.ErrInvalidOption)
+		}
+		for _, h := range hosts {
+			if h == "" || strings.ContainsAny(h, " /:") && net.ParseIP(h) == nil {
+				return fmt.Errorf("%w: allowed host %q must be a host name or IP address, without a port", redstream.ErrInvalidOption, h)
+			}
+			c.hosts = append(c.hosts, strings.ToLower(h))
+		}
+		return nil
+	}
+}
+
+// hostAllowed reports whether the dashboard answers a request for host
+// (a Host header, with or without its port).
+func (c *config) hostAllowed(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if c.hosts == nil {
+		if c.token != "" || c.hasBasicAuth {
+			return true
+		}
+		if host == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	for _, h := range c.hosts {
+		if h == "*" || h == host {
+			return true
+		}
+		if a, b := net.ParseIP(h), net.ParseIP(host); a != nil && b != nil && a.Equal(b) {
+			return true
+		}
+	}
+	return false
+}
+
 // ui is the dashboard handler.
 type ui struct {
 	cfg     config
@@ -249,6 +303,10 @@ func (u *ui) routes() {
 // read-only and CSRF checks) and then serves the page or action.
 func (u *ui) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w)
+	if !u.cfg.hostAllowed(r.Host) {
+		http.Error(w, "misdirected request: this dashboard does not answer for host "+strconv.Quote(r.Host)+" (see AllowedHosts)", http.StatusMisdirectedRequest)
+		return
+	}
 	if !u.authenticate(w, r) {
 		return
 	}

@@ -102,6 +102,12 @@ func serveOptions(addr, token, basic string, readOnly, insecureOK bool, getenv f
 		return nil, usagef("--addr %s is reachable from other machines: give --token (or $REDSTREAM_UI_TOKEN) or --basic-auth, "+
 			"or --insecure-no-auth if the network is trusted; or listen on 127.0.0.1", addr)
 	}
+	if !isLoopback(host) && token == "" && basic == "" {
+		// No auth on a network the user trusts: answer whatever name the
+		// machine is reached by. On loopback the dashboard answers loopback
+		// names only, so no web page can rebind its own name to it.
+		opts = append(opts, redstreamui.AllowedHosts("*"))
+	}
 	return opts, nil
 }
 
