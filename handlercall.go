@@ -105,7 +105,7 @@ func (hc *handlerCall) outcome(m *Message, err error) Outcome {
 		return OutcomeAck
 	case errors.Is(err, ErrPermanent), errors.Is(err, ErrDecode):
 		return OutcomeDeadLetter
-	case hc.maxDeliveries > 0 && m.Deliveries >= hc.maxDeliveries: // m.LastAttempt()
+	case hc.maxDeliveries > 0 && m.Deliveries >= hc.maxDeliveries:
 		return OutcomeDeadLetter
 	}
 	return OutcomeRetry
