@@ -32,7 +32,8 @@ func (f BatchHandlerFunc) HandleBatch(ctx context.Context, msgs []*Message) erro
 // It is matched with errors.As.
 type MessageErrors struct {
 	// Failed maps an entry's ID to why it failed. An error matching
-	// ErrPermanent sends that entry to the dead-letter stream at once.
+	// ErrPermanent sends that entry to the dead-letter stream at once; a
+	// *RetryAfterError (see RetryAfter) chooses that entry's retry delay.
 	Failed map[string]error
 }
 

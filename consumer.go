@@ -465,7 +465,7 @@ func (c *Consumer) settle(m *Message, err error, took time.Duration) {
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, took)
 		return
 	}
-	delay := c.cfg.retry.Delay(m.Deliveries - 1)
+	delay := retryDelay(err, c.cfg.retry, m.Deliveries)
 	c.entryLog(m).Warn("redstream: handler failed; will retry", append(failAttrs(err), "retry_in", delay)...)
 	c.cfg.metrics.Handled(m.Stream, c.group, OutcomeRetry, took)
 	c.retries.schedule(m, delay) // still held while it waits

@@ -42,7 +42,9 @@
 // others within milliseconds). A handler that returns an error or panics
 // leaves the entry pending; the consumer claims it back after an
 // exponential backoff with jitter and hands it to a handler again, under
-// its original ID, with Message.Deliveries counting the attempts. After
+// its original ID, with Message.Deliveries counting the attempts (a
+// handler may choose the delay itself with RetryAfter, and
+// Message.LastAttempt tells it when a failure would be final). After
 // MaxDeliveries attempts (default 5), or at once for an error wrapping
 // ErrPermanent or an entry a typed handler cannot decode, the entry moves
 // to the dead-letter stream "<stream>:dead" with where it came from and

@@ -57,6 +57,7 @@ func newHandlerCall(group string, metrics Metrics, maxDeliveries int) handlerCal
 // one calls h for m and returns how long it took and its error. Metrics
 // see it as running meanwhile.
 func (hc *handlerCall) one(ctx context.Context, h Handler, m *Message) (took time.Duration, err error) {
+	m.MaxDeliveries = hc.maxDeliveries
 	if hc.untimed {
 		defer func() {
 			if v := recover(); v != nil {
@@ -80,6 +81,9 @@ func (hc *handlerCall) one(ctx context.Context, h Handler, m *Message) (took tim
 // batch calls h for msgs, which are all of one stream.
 func (hc *handlerCall) batch(ctx context.Context, h BatchHandler, msgs []*Message) (took time.Duration, err error) {
 	stream := msgs[0].Stream
+	for _, m := range msgs {
+		m.MaxDeliveries = hc.maxDeliveries
+	}
 	hc.metrics.InFlight(stream, hc.group, len(msgs))
 	began := time.Now()
 	defer func() {

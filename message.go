@@ -59,6 +59,18 @@ type Message struct {
 	// Deliveries is how many times Redis has delivered the entry to this
 	// group, starting at 1.
 	Deliveries int `json:"deliveries"`
+	// MaxDeliveries is the consumer's MaxDeliveries, set before the
+	// handler is called: the delivery after which a failure goes to the
+	// dead-letter stream. 0 means unlimited.
+	MaxDeliveries int `json:"-"`
+}
+
+// LastAttempt reports whether this is the entry's last delivery before
+// the dead-letter stream: if the handler fails now, the entry is
+// dead-lettered instead of retried (whatever RetryAfter asks). It is
+// never true when MaxDeliveries is 0 (unlimited).
+func (m *Message) LastAttempt() bool {
+	return m.MaxDeliveries > 0 && m.Deliveries >= m.MaxDeliveries
 }
 
 // Get returns the value of the first field called name and whether it

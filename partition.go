@@ -382,7 +382,7 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 		tc.cfg.metrics.Handled(m.Stream, tc.group, OutcomeRetry, took)
 		log.Warn("redstream: handler failed; retrying in order", failAttrs(err)...)
 		r.setRetrying(m, true)
-		ok := r.sleep(tc.cfg.retry.Delay(m.Deliveries - 1))
+		ok := r.sleep(retryDelay(err, tc.cfg.retry, m.Deliveries))
 		r.setRetrying(m, false)
 		if !ok {
 			return false

@@ -26,6 +26,7 @@ type Publisher struct {
 	maxAge  time.Duration
 	now     func() time.Time
 	metrics Metrics
+	dedupe  time.Duration // how long a MsgID is remembered; 0: DefaultDedupeWindow
 
 	// Publish's sends go through one coalescer, or on a cluster through
 	// one per hash slot (uint16 -> *coalescer), so that a slow or failing
@@ -161,6 +162,11 @@ func (p *Publisher) coalescer(cmd rueidis.Completed) *coalescer {
 type Entry struct {
 	Stream string
 	Fields []Field
+	// MsgID, when not empty, is the producer's ID for the entry: within
+	// the dedupe window (DedupeWindow) an entry with the MsgID of one
+	// already written to the stream is not written again, and the first
+	// one's ID is returned instead (see PublishEntry).
+	MsgID string
 }
 
 // BatchError reports the entries of a PublishBatch call that failed. Errs
@@ -200,9 +206,15 @@ func (e *BatchError) Unwrap() []error {
 // to one stream keep their relative order. If some entries fail, the
 // returned IDs are "" for those, and the error is a *BatchError. An
 // invalid entry (no fields) fails the call before anything is sent.
+// Entries with a MsgID are written at most once per dedupe window, and a
+// duplicate's ID is the first entry's (PublishEntries also says which
+// were duplicates).
 func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string, error) {
 	if len(entries) == 0 {
 		return nil, nil
+	}
+	if hasMsgID(entries) {
+		return p.publishBatchOnce(ctx, entries)
 	}
 	// Build (and so check) every command before sending any: an invalid
 	// entry must not leave the batch half written.

@@ -202,12 +202,18 @@ func DeleteTopic(ctx context.Context, client rueidis.Client, name string) error 
 type KeyedEntry struct {
 	Key    string
 	Fields []Field
+	// MsgID, when not empty, de-duplicates the event within its
+	// partition's dedupe window, as Entry.MsgID does for a stream.
+	MsgID string
 }
 
 // TopicReceipt says where a topic event went.
 type TopicReceipt struct {
 	Partition int
 	ID        string
+	// Duplicate reports that an event with the same MsgID was written to
+	// the partition within the dedupe window: ID is that event's.
+	Duplicate bool
 }
 
 // PublishTopic appends events to their partitions of t: each event with a
@@ -230,12 +236,12 @@ func (p *Publisher) PublishTopic(ctx context.Context, t *Topic, events ...KeyedE
 			fields = append(fields, Field{Name: KeyField, Value: e.Key})
 			fields = append(fields, e.Fields...)
 		}
-		entries[i] = Entry{Stream: t.Stream(part), Fields: fields}
+		entries[i] = Entry{Stream: t.Stream(part), Fields: fields, MsgID: e.MsgID}
 		receipts[i].Partition = part
 	}
-	ids, err := p.PublishBatch(ctx, entries)
-	for i := range ids {
-		receipts[i].ID = ids[i]
+	sent, err := p.PublishEntries(ctx, entries)
+	for i := range sent {
+		receipts[i].ID, receipts[i].Duplicate = sent[i].ID, sent[i].Duplicate
 	}
 	return receipts, err
 }
@@ -274,7 +280,7 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 			if events[i].Key != "" {
 				fields = append([]Field{{Name: KeyField, Value: events[i].Key}}, events[i].Fields...)
 			}
-			cmd, err := p.xadd(t.Stream(part), fields)
+			cmd, err := p.entryCmd(Entry{Stream: t.Stream(part), Fields: fields, MsgID: events[i].MsgID})
 			if err != nil {
 				return nil, nil, fmt.Errorf("event %d: %w", i, err)
 			}
@@ -295,12 +301,12 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 		release()
 		for j, i := range byPart[part] {
 			receipts[i].Partition = part
-			id, err := res[j].ToString()
+			rc, err := receiptOf(res[j], events[i].MsgID != "")
 			if err != nil {
 				errs = append(errs, wrapErr("xadd", t.Stream(part), err))
 				continue
 			}
-			receipts[i].ID = id
+			receipts[i].ID, receipts[i].Duplicate = rc.ID, rc.Duplicate
 		}
 		n, err := res[len(res)-1].AsInt64()
 		if err != nil {

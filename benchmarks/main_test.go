@@ -40,7 +40,7 @@ func TestQuickRun(t *testing.T) {
 	}
 
 	want := []string{
-		"redstream.publish.1", "redstream.publish.64", "redstream.publish.batch",
+		"redstream.publish.1", "redstream.publish.64", "redstream.publish.batch", "redstream.publish.batch.msgid",
 		"ceiling.consume.raw", "redstream.consume.1", "redstream.consume.4",
 		"redstream.topic.consume.12", "redstream.cli.consume",
 		"redstream.latency.2000.p50", "redstream.latency.2000.p90", "redstream.latency.2000.p99",

@@ -37,6 +37,17 @@ func redstreamPublish(ctx context.Context, e *env) error {
 	return nil
 }
 
+// redstreamPublishOnce measures PublishBatch with a MsgID on every entry,
+// the cost of idempotent publish next to redstream.publish.batch.
+func redstreamPublishOnce(ctx context.Context, e *env) error {
+	r, err := bench.PublishBatchOnce(ctx, e.rs, e.stream("rs-publish-batch-msgid"), e.cfg.N, 1000, e.cfg.Size)
+	if err != nil {
+		return err
+	}
+	e.add("redstream.publish.batch.msgid", sysRedstream, r)
+	return e.clean(ctx)
+}
+
 // redstreamConsume drains the same backlog shape with one Consumer, one
 // batch Consumer and four Consumers.
 func redstreamConsume(ctx context.Context, e *env) error {

@@ -65,6 +65,7 @@ var ratioSpecs = []ratioSpec{
 	{"redstream.publish.64", "redstream.publish.batch", atLeast, 0.5},
 	{"redstream.publish.batch", "watermill.publish.64", atLeast, 10},
 	{"redstream.publish.batch", "ceiling.xadd", atLeast, 0.4},
+	{"redstream.publish.batch.msgid", "redstream.publish.batch", info, 0},
 	{"redstream.consume.1", "watermill.subscribe.1", atLeast, 30},
 	{"redstream.consume.1", "asynq.process", atLeast, 20},
 	{"redstream.consume.1", "goredis.seedconsumer.1", info, 0},

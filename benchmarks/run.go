@@ -94,6 +94,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	steps := []step{
 		{"ceiling: redis-benchmark XADD -P 50 -c 50", ceiling, "publish"},
 		{"redstream: publish", redstreamPublish, "publish"},
+		{"redstream: publish with message IDs", redstreamPublishOnce, "publish"},
 		{"watermill: publish", watermillPublish, "publish"},
 		// Right before the Consumer figures it is the ceiling of, so that
 		// the machine's load moves them alike.

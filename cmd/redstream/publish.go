@@ -38,10 +38,11 @@ const (
 func (a *app) publishCmd() *cobra.Command {
 	var (
 		stream, topic, key, keyField string
+		msgID                        string
 		count, maxLine               int
 	)
 	cmd := &cobra.Command{
-		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [field=value ...]",
+		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [--msg-id ID] [field=value ...]",
 		Short: "Append entries to a stream, or events to a topic",
 		Long: `publish appends entries to a stream (XADD), creating it if missing.
 
@@ -67,10 +68,18 @@ without it stops publish like a malformed line. Events with an empty key
 (field=value arguments without --key, or --key "") spread evenly over
 the partitions, in no particular order.
 
+With --msg-id ID (and field=value arguments) each entry carries a message
+ID of the producer's choosing: an entry whose ID was published to the same
+stream (or partition) within the last 10 minutes is not written again, so
+a publish that failed midway can simply be run again. "` + seqPlaceholder + `" in the
+ID becomes the entry's number, and with --count above 1 it must be there.
+
 It prints the entry's ID when it appended one entry (for a topic, followed
-by "partition <i>"), a summary otherwise.`,
+by "partition <i>"; for an entry whose --msg-id was published before, the
+first entry's ID followed by "duplicate"), a summary otherwise.`,
 		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
   redstream publish --stream tickets --count 1000 'n={{seq}}'
+  redstream publish --stream tickets --count 1000 --msg-id 'import-7-{{seq}}' 'n={{seq}}'
   printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets
   redstream publish --topic orders --key customer-7 whatHappened="order placed"
   printf '{"key":"customer-7","total":"12"}\n' | redstream publish --topic orders`,
@@ -94,6 +103,12 @@ by "partition <i>"), a summary otherwise.`,
 			if flags.Changed("key-field") && keyField == "" {
 				return usagef("--key-field must not be empty")
 			}
+			if flags.Changed("msg-id") && msgID == "" {
+				return usagef("--msg-id must not be empty")
+			}
+			if count > 1 && msgID != "" && !strings.Contains(msgID, seqPlaceholder) {
+				return usagef("--msg-id with --count above 1 needs %s in it: otherwise every entry has the same ID and only the first is written", seqPlaceholder)
+			}
 			if err := checkRange("count", count, 1, maxPublishCount); err != nil {
 				return err
 			}
@@ -108,6 +123,9 @@ by "partition <i>"), a summary otherwise.`,
 				if cmd.Flags().Changed("count") {
 					return usagef("--count needs field=value arguments")
 				}
+				if msgID != "" {
+					return usagef("--msg-id needs field=value arguments")
+				}
 				if a.stdin == nil || isTerminal(a.stdin) {
 					return usagef("no fields: give field=value arguments, or pipe JSON objects (one per line) to stdin")
 				}
@@ -121,7 +139,7 @@ by "partition <i>"), a summary otherwise.`,
 			if err != nil {
 				return err
 			}
-			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key}
+			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key, msgID: msgID}
 			if topic != "" {
 				if p.topic, err = redstream.OpenTopic(cmd.Context(), client, topic); err != nil {
 					if isInvalid(err) {
@@ -141,15 +159,23 @@ by "partition <i>"), a summary otherwise.`,
 			if err != nil {
 				return err
 			}
+			dup := ""
+			if p.lastDuplicate {
+				dup = " duplicate"
+			}
+			dups := ""
+			if p.duplicates > 0 {
+				dups = fmt.Sprintf(" (%d already published, not written again)", p.duplicates)
+			}
 			switch {
-			case p.published == 1 && p.topic != nil:
-				fmt.Fprintf(a.stdout, "%s partition %d\n", p.lastID, p.lastPartition)
-			case p.published == 1:
-				fmt.Fprintln(a.stdout, p.lastID)
+			case p.published+p.duplicates == 1 && p.topic != nil:
+				fmt.Fprintf(a.stdout, "%s partition %d%s\n", p.lastID, p.lastPartition, dup)
+			case p.published+p.duplicates == 1:
+				fmt.Fprintf(a.stdout, "%s%s\n", p.lastID, dup)
 			case p.topic != nil:
-				fmt.Fprintf(a.stdout, "published %d events to %s\n", p.published, p.dest())
+				fmt.Fprintf(a.stdout, "published %d events to %s%s\n", p.published, p.dest(), dups)
 			default:
-				fmt.Fprintf(a.stdout, "published %d entries to %s\n", p.published, p.dest())
+				fmt.Fprintf(a.stdout, "published %d entries to %s%s\n", p.published, p.dest(), dups)
 			}
 			return nil
 		}),
@@ -160,6 +186,7 @@ by "partition <i>"), a summary otherwise.`,
 	cmd.Flags().StringVar(&keyField, "key-field", "key", "with --topic and no --key: the member of each stdin JSON object that holds the event's key")
 	cmd.Flags().IntVar(&maxLine, "max-line", defaultMaxLine, "the longest line of JSON read from stdin, in bytes (1 to 67108864)")
 	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields (1 to 100000000)")
+	cmd.Flags().StringVar(&msgID, "msg-id", "", "the entries' message ID ({{seq}} becomes the entry's number): one published within 10 minutes is not written again")
 	return cmd
 }
 
@@ -185,10 +212,13 @@ type publishRun struct {
 	topic    *redstream.Topic // nil: publishing to stream
 	key      string           // the events' key (topic); may hold {{seq}}
 	keyField string           // the JSON member holding a line's key, when there is no --key
+	msgID    string           // the entries' message ID; may hold {{seq}}
 
 	published     int    // entries written so far
-	lastID        string // ID of the last entry written
+	duplicates    int    // entries not written: their msgID was published before
+	lastID        string // ID of the last entry written (or found as a duplicate)
 	lastPartition int    // and its partition (topic)
+	lastDuplicate bool   // the last entry was a duplicate
 }
 
 // dest names where the entries go, for messages.
@@ -208,6 +238,7 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 	}
 	var (
 		ids   []string
+		dup   []bool
 		parts []int
 		err   error
 	)
@@ -215,19 +246,27 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 		var receipts []redstream.TopicReceipt
 		receipts, err = p.pub.PublishTopic(p.ctx, p.topic, events...)
 		for _, r := range receipts {
-			ids, parts = append(ids, r.ID), append(parts, r.Partition)
+			ids, dup, parts = append(ids, r.ID), append(dup, r.Duplicate), append(parts, r.Partition)
 		}
 	} else {
 		entries := make([]redstream.Entry, len(events))
 		for i, e := range events {
-			entries[i] = redstream.Entry{Stream: p.stream, Fields: e.Fields}
+			entries[i] = redstream.Entry{Stream: p.stream, Fields: e.Fields, MsgID: e.MsgID}
 		}
-		ids, err = p.pub.PublishBatch(p.ctx, entries)
+		var receipts []redstream.Receipt
+		receipts, err = p.pub.PublishEntries(p.ctx, entries)
+		for _, r := range receipts {
+			ids, dup = append(ids, r.ID), append(dup, r.Duplicate)
+		}
 	}
 	for i, id := range ids {
 		if id != "" {
-			p.published++
-			p.lastID = id
+			if dup[i] {
+				p.duplicates++
+			} else {
+				p.published++
+			}
+			p.lastID, p.lastDuplicate = id, dup[i]
 			if parts != nil {
 				p.lastPartition = parts[i]
 			}
@@ -273,14 +312,14 @@ func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
 				fs[i] = redstream.Field{Name: f.Name, Value: strings.ReplaceAll(f.Value, seqPlaceholder, n)}
 			}
 		}
-		batch = append(batch, redstream.KeyedEntry{Key: strings.ReplaceAll(p.key, seqPlaceholder, n), Fields: fs})
+		batch = append(batch, redstream.KeyedEntry{Key: strings.ReplaceAll(p.key, seqPlaceholder, n), Fields: fs, MsgID: strings.ReplaceAll(p.msgID, seqPlaceholder, n)})
 		if len(batch) == publishBatch || seq == count {
 			if err := p.send(batch); err != nil {
 				return err
 			}
 			batch = batch[:0]
 			if prog != nil {
-				prog.Set(int64(p.published))
+				prog.Set(int64(p.published + p.duplicates))
 			}
 		}
 	}

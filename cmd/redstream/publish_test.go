@@ -448,3 +448,62 @@ func TestPublishTopicErrors(t *testing.T) {
 		wantOneErrorLine(t, r, tc.want)
 	}
 }
+
+func TestPublishMsgIDWritesOnce(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := client(t, srv.URL())
+	url := srv.URL()
+
+	r := cli(t, nil, "publish", "--redis", url, "--stream", "orders", "--msg-id", "order-1", "item=book")
+	if r.code != exitOK || !entryID.MatchString(r.stdout) {
+		t.Fatalf("publish --msg-id should print the entry's ID:\n%s", r)
+	}
+	first := strings.TrimSpace(r.stdout)
+	r = cli(t, nil, "publish", "--redis", url, "--stream", "orders", "--msg-id", "order-1", "item=book")
+	if r.code != exitOK || r.stdout != first+" duplicate\n" {
+		t.Fatalf("publish of the same --msg-id again should print %q:\n%s", first+" duplicate", r)
+	}
+	r = cli(t, nil, "publish", "--redis", url, "--stream", "orders", "--count", "3", "--msg-id", "b-{{seq}}", "n={{seq}}")
+	if r.code != exitOK || r.stdout != "published 3 entries to orders\n" {
+		t.Fatalf("publish --count 3 --msg-id:\n%s", r)
+	}
+	r = cli(t, nil, "publish", "--redis", url, "--stream", "orders", "--count", "5", "--msg-id", "b-{{seq}}", "n={{seq}}")
+	if r.code != exitOK || r.stdout != "published 2 entries to orders (3 already published, not written again)\n" {
+		t.Fatalf("publish --count 5 over the first 3:\n%s", r)
+	}
+	es := entries(t, c, "orders")
+	if len(es) != 6 {
+		t.Fatalf("stream holds %d entries, want 6", len(es))
+	}
+	for i, e := range es[1:] {
+		if got := e.FieldValues[0].Value; got != strconv.Itoa(i+1) {
+			t.Fatalf("entry %d has n=%s, want %d: each numbered entry once, in order", i+1, got, i+1)
+		}
+	}
+
+	top := createTopic(t, c, "tickets", 4)
+	r = cli(t, nil, "publish", "--redis", url, "--topic", "tickets", "--key", "customer-7", "--msg-id", "t-1", "what=placed")
+	again := cli(t, nil, "publish", "--redis", url, "--topic", "tickets", "--key", "customer-7", "--msg-id", "t-1", "what=placed")
+	part := top.Partition("customer-7")
+	if r.code != exitOK || again.code != exitOK || again.stdout != strings.TrimSuffix(r.stdout, "\n")+" duplicate\n" {
+		t.Fatalf("publish --topic --msg-id twice:\n%s\n%s", r, again)
+	}
+	if es := entries(t, c, top.Stream(part)); len(es) != 1 {
+		t.Fatalf("partition holds %d events, want 1", len(es))
+	}
+
+	for _, args := range [][]string{
+		{"--msg-id", "", "a=1"},
+		{"--msg-id", "same", "--count", "2", "a=1"},
+		{"--msg-id", "m"}, // stdin
+	} {
+		r := cli(t, strings.NewReader(`{"a":"1"}`+"\n"), append([]string{"publish", "--redis", url, "--stream", "bad"}, args...)...)
+		if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("publish %v: want a one-line usage error (exit 2):\n%s", args, r)
+		}
+	}
+	if es := entries(t, c, "bad"); len(es) != 0 {
+		t.Fatalf("usage errors wrote %d entries", len(es))
+	}
+}
