@@ -88,6 +88,16 @@ type ScheduledMessage struct {
 	Fields []Field   `json:"fields"`
 }
 
+// Value returns the value of the first field named name, or "".
+func (m ScheduledMessage) Value(name string) string {
+	for _, f := range m.Fields {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
 // PublishIn schedules an entry with fields for stream, to be appended d
 // from now, and returns its scheduled ID (not a stream entry ID: the
 // entry gets that when it is moved), by which Cancel and
@@ -114,6 +124,9 @@ func (p *Publisher) PublishIn(ctx context.Context, stream string, d time.Duratio
 // key holds another type, ErrInvalidOption for a zero t or one beyond
 // ten years from now.
 func (p *Publisher) PublishAt(ctx context.Context, stream string, t time.Time, fields []Field) (string, error) {
+	if t.IsZero() {
+		return "", fmt.Errorf("%w: PublishAt needs a due time, got the zero time", ErrInvalidOption)
+	}
 	ids, err := p.schedule(ctx, []ScheduledEntry{{Stream: stream, Fields: fields, At: t}})
 	return first(ids, err)
 }
@@ -146,6 +159,9 @@ func (p *Publisher) PublishBatchAt(ctx context.Context, entries []ScheduledEntry
 // Cancel(ctx, t.Stream(r.Partition), r.ID). The partition's consumers
 // move them (see PublishAt).
 func (p *Publisher) PublishTopicAt(ctx context.Context, t *Topic, at time.Time, events ...KeyedEntry) ([]TopicReceipt, error) {
+	if at.IsZero() {
+		return nil, fmt.Errorf("%w: PublishTopicAt needs a due time, got the zero time", ErrInvalidOption)
+	}
 	return p.scheduleTopic(ctx, t, events, func(e *ScheduledEntry) { e.At = at })
 }
 
