@@ -224,7 +224,7 @@ type publishRun struct {
 	key      string           // the events' key (topic); may hold {{seq}}
 	keyField string           // the JSON member holding a line's key, when there is no --key
 
-	scheduled bool      // --in or --at: schedule instead of appending
+	scheduled bool // --in or --at: schedule instead of appending
 	in        time.Duration
 	at        time.Time // when set, the due time; else in from now
 
