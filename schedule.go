@@ -32,7 +32,9 @@ import (
 // a key.
 
 // ScheduledKey returns the sorted set in which stream's scheduled
-// entries wait, by due time (see PublishAt for the layout).
+// entries wait, by due time: "{T}:scheduled:<stream>", where T is the
+// stream's hash tag, or the stream's name when it holds no "}", so that
+// it shares the stream's hash slot (README, "Scheduled entries").
 func ScheduledKey(stream string) string { return "{" + slotTag(stream) + "}:scheduled:" + stream }
 
 // scheduledFieldsKey returns the hash holding the fields of stream's
