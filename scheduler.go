@@ -27,19 +27,21 @@ type scheduler struct {
 	client  rueidis.Client
 	streams func() []string // the streams to move for, asked each round
 	every   time.Duration
-	ctx     context.Context // ends the current round at once (Close)
+	ctx     context.Context // ends the current round at once (stop, Close)
+	cancel  context.CancelFunc
 	log     *slog.Logger
 	moved   atomic.Int64
 
 	started bool
-	stopCh  chan struct{}
 	done    chan struct{}
 }
 
-func newScheduler(ctx context.Context, client rueidis.Client, streams func() []string, log *slog.Logger) *scheduler {
+// newScheduler returns a scheduler whose commands end with parent.
+func newScheduler(parent context.Context, client rueidis.Client, streams func() []string, log *slog.Logger) *scheduler {
+	ctx, cancel := context.WithCancel(parent)
 	return &scheduler{
-		client: client, streams: streams, every: DefaultScheduleLook, ctx: ctx, log: log,
-		stopCh: make(chan struct{}), done: make(chan struct{}),
+		client: client, streams: streams, every: DefaultScheduleLook, ctx: ctx, cancel: cancel, log: log,
+		done: make(chan struct{}),
 	}
 }
 
@@ -48,9 +50,11 @@ func (s *scheduler) start() {
 	go s.loop()
 }
 
-// stop ends the loop and waits for the round in progress.
+// stop ends the loop, interrupting the round in progress (a move script
+// already sent still runs whole on the server), and waits for it: a stop
+// while Redis does not answer does not wait for it.
 func (s *scheduler) stop() {
-	close(s.stopCh)
+	s.cancel()
 	if s.started {
 		<-s.done
 	}
@@ -64,8 +68,6 @@ func (s *scheduler) loop() {
 	for {
 		select {
 		case <-t.C:
-		case <-s.stopCh:
-			return
 		case <-s.ctx.Done():
 			return
 		}
