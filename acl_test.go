@@ -134,6 +134,16 @@ func TestACLPublisher(t *testing.T) {
 	if n, _ := srv.Do(t, "XLEN", "orders").AsInt64(); n != 3 {
 		t.Fatalf("orders holds %d entries, want 3", n)
 	}
+	id, err := p.PublishIn(ctx, "orders", time.Hour, redstream.Fields("n", "later"))
+	if err != nil {
+		t.Fatalf("schedule as the publisher: %v", err)
+	}
+	if _, err := p.PublishBatchAt(ctx, []redstream.ScheduledEntry{{Stream: "orders", Fields: redstream.Fields("n", "at"), At: time.Now().Add(time.Hour)}}); err != nil {
+		t.Fatalf("schedule a batch as the publisher: %v", err)
+	}
+	if err := p.Cancel(ctx, "orders", id); err != nil {
+		t.Fatalf("cancel as the publisher: %v", err)
+	}
 	noRefusals(t, srv, line)
 
 	_, err = p.Publish(ctx, "payments", redstream.Fields("n", "1"))
@@ -191,6 +201,11 @@ func TestACLConsumer(t *testing.T) {
 			t.Fatalf("%v: %v", cmd, err)
 		}
 	}
+	// And one scheduled entry, due at once, for the consumer to move in.
+	admPub, _ := redstream.NewPublisher(admin)
+	if _, err := admPub.PublishIn(ctx, "orders", 0, redstream.Fields("n", "scheduled")); err != nil {
+		t.Fatal(err)
+	}
 	line := aclroles.Consumer.Line
 	c := aclUser(t, srv, line)
 
@@ -218,10 +233,10 @@ func TestACLConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := runConsumer(t, cons)
-	waitFor(t, time.Minute, "29 entries handled, 1 dead-lettered, the dead consumer removed", func() bool {
+	waitFor(t, time.Minute, "29 entries and the scheduled one handled, 1 dead-lettered, the dead consumer removed", func() bool {
 		_, dead := consumersOf(t, srv, "orders", "g")["dead-one"]
 		n, _ := srv.Do(t, "XLEN", "orders:dead").AsInt64()
-		return handled.Load() == 29 && n == 1 && !dead && pendingCount(t, admin, "orders", "g") == 0
+		return handled.Load() == 30 && n == 1 && !dead && pendingCount(t, admin, "orders", "g") == 0
 	})
 	if st := cons.Stats(); st.Retried == 0 || st.Reclaimed == 0 || st.DeadLettered != 1 {
 		t.Errorf("stats %+v: want a retry, a reclaim and a dead letter", st)
@@ -255,6 +270,10 @@ func TestACLTopicConsumer(t *testing.T) {
 	if _, err := p.PublishTopic(ctx, top, events...); err != nil {
 		t.Fatal(err)
 	}
+	// And one scheduled event, due at once, for its partition's owner to move in.
+	if _, err := p.PublishTopicIn(ctx, top, 0, redstream.KeyedEntry{Key: "k0", Fields: redstream.Fields("n", "20")}); err != nil {
+		t.Fatal(err)
+	}
 	line := aclroles.TopicConsumer.Line
 	c := aclUser(t, srv, line)
 	mine, err := redstream.OpenTopic(ctx, c, "orders")
@@ -276,9 +295,9 @@ func TestACLTopicConsumer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- tc.Run(context.Background()) }()
 	t.Cleanup(func() { tc.Close() })
-	waitFor(t, time.Minute, "19 events handled and 1 dead-lettered", func() bool {
+	waitFor(t, time.Minute, "19 events and the scheduled one handled, 1 dead-lettered", func() bool {
 		st := tc.Stats()
-		return st.Handled == 19 && st.DeadLettered == 1
+		return st.Handled == 20 && st.DeadLettered == 1
 	})
 	if err := tc.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -309,13 +328,24 @@ func TestACLOperator(t *testing.T) {
 			t.Fatalf("%v: %v", cmd, err)
 		}
 	}
+	admPub, _ := redstream.NewPublisher(admin)
+	sched, err := admPub.PublishIn(ctx, "orders", time.Hour, redstream.Fields("n", "later"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	line := aclroles.Operator.Line
 	c := aclUser(t, srv, line)
 	in := redstream.NewInspector(c)
 
 	info, err := in.Stream(ctx, "orders")
-	if err != nil || info.Length != 10 || len(info.Groups) != 1 || info.DeadLetters != 2 {
+	if err != nil || info.Length != 10 || len(info.Groups) != 1 || info.DeadLetters != 2 || info.Scheduled != 1 {
 		t.Fatalf("inspect as the operator: %+v, %v", info, err)
+	}
+	if list, err := in.Scheduled(ctx, "orders", 10); err != nil || len(list) != 1 {
+		t.Fatalf("list scheduled entries as the operator: %v, %v", list, err)
+	}
+	if err := in.CancelScheduled(ctx, "orders", sched); err != nil {
+		t.Fatalf("cancel a scheduled entry as the operator: %v", err)
 	}
 	if _, _, err := in.Pending(ctx, "orders", "g", "-", 100, ""); err != nil {
 		t.Fatalf("pending as the operator: %v", err)

@@ -21,8 +21,9 @@ import (
 // pool.go runs the handlers, acker.go sends the acknowledgements (riding
 // along with the next read where it can), retry.go holds failed entries
 // until they are due, keepalive.go keeps held entries from being claimed,
-// claimer.go takes over idle entries of dead consumers, and deadletter.go
-// moves entries that failed for good.
+// claimer.go takes over idle entries of dead consumers, deadletter.go
+// moves entries that failed for good, and scheduler.go moves scheduled
+// entries (PublishAt) into the streams when they are due.
 type Consumer struct {
 	client  rueidis.Client
 	group   string
@@ -218,9 +219,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.acker.start()
 	keep := c.keepAlive()
 	keep.start()
+	moves := newScheduler(c.life.hard, c.client, c.Streams, c.log)
+	moves.start()
 	c.queue.startWorkers(c.cfg.concurrency, &c.workers, c.work)
 	close(c.ready)
 	err = c.readAll()
+	moves.stop()
 
 	// Stopping, in order: nothing more is read; waiting retries are let
 	// go (they stay pending); what was read is handled; then the last

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -71,6 +72,11 @@ type StreamInfo struct {
 	DeadLetterStream string      `json:"dead_letter_stream"`
 	DeadLetters      int64       `json:"dead_letters"`
 	Groups           []GroupInfo `json:"groups"`
+	// Scheduled is how many scheduled entries wait to be moved into the
+	// stream (PublishAt), and NextDue when the first of them is due, or
+	// nil when none waits.
+	Scheduled int64      `json:"scheduled"`
+	NextDue   *time.Time `json:"next_due"`
 	// ReadAt is when the state was read, by the caller's clock; ages are
 	// measured from it.
 	ReadAt time.Time `json:"read_at"`
@@ -189,6 +195,8 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 	extra := rueidis.Commands{
 		c.B().Xlen().Key(info.DeadLetterStream).Build(),
 		c.B().MemoryUsage().Key(stream).Build(),
+		c.B().Zcard().Key(ScheduledKey(stream)).Build(),
+		c.B().Zrange().Key(ScheduledKey(stream)).Min("0").Max("0").Withscores().Build(),
 	}
 	for _, g := range info.Groups {
 		extra = append(extra, c.B().Xpending().Key(stream).Group(g.Name).Build())
@@ -202,8 +210,11 @@ func (in *Inspector) Stream(ctx context.Context, stream string) (*StreamInfo, er
 	if n, err := ex[1].AsInt64(); err == nil {
 		info.MemoryBytes = &n
 	}
+	if err := info.readScheduled(ex[2], ex[3]); err != nil {
+		return nil, err
+	}
 	for i := range info.Groups {
-		summary, err := ex[2+i].ToArray()
+		summary, err := ex[4+i].ToArray()
 		if err != nil {
 			return nil, wrapErr("xpending", stream+" "+info.Groups[i].Name, err)
 		}
@@ -366,4 +377,71 @@ func integer(m rueidis.RedisMessage) int64 {
 		return 0
 	}
 	return n
+}
+
+// readScheduled fills Scheduled and NextDue from ZCARD and the head of
+// the waiting set.
+func (info *StreamInfo) readScheduled(card, head rueidis.RedisResult) error {
+	key := ScheduledKey(info.Stream)
+	n, err := card.AsInt64()
+	if err != nil {
+		return wrapErr("zcard", key, err)
+	}
+	info.Scheduled = n
+	zs, err := head.AsZScores()
+	if err != nil {
+		return wrapErr("zrange", key, err)
+	}
+	if len(zs) > 0 {
+		due := time.UnixMilli(int64(zs[0].Score))
+		info.NextDue = &due
+	}
+	return nil
+}
+
+// Scheduled returns up to count of stream's scheduled entries that wait
+// to be moved in, earliest due first (see Publisher.PublishAt).
+func (in *Inspector) Scheduled(ctx context.Context, stream string, count int64) ([]ScheduledMessage, error) {
+	if count < 1 {
+		return nil, fmt.Errorf("%w: count must be at least 1, got %d", ErrInvalidOption, count)
+	}
+	c := in.client
+	key := ScheduledKey(stream)
+	zs, err := c.Do(ctx, c.B().Zrange().Key(key).Min("0").Max(strconv.FormatInt(count-1, 10)).Withscores().Build()).AsZScores()
+	if err != nil {
+		return nil, wrapErr("zrange", key, err)
+	}
+	if len(zs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(zs))
+	for i, z := range zs {
+		ids[i] = z.Member
+	}
+	vals, err := c.Do(ctx, c.B().Hmget().Key(scheduledFieldsKey(stream)).Field(ids...).Build()).ToArray()
+	if err != nil {
+		return nil, wrapErr("hmget", scheduledFieldsKey(stream), err)
+	}
+	out := make([]ScheduledMessage, 0, len(zs))
+	for i, z := range zs {
+		if i >= len(vals) {
+			break
+		}
+		data, err := vals[i].ToString()
+		if err != nil {
+			continue // moved or cancelled between the two reads
+		}
+		fields, err := decodeScheduled(data)
+		if err != nil {
+			return nil, wrapErr("scheduled", stream+" "+z.Member, err)
+		}
+		out = append(out, ScheduledMessage{ID: z.Member, Stream: stream, Due: time.UnixMilli(int64(z.Score)), Fields: fields})
+	}
+	return out, nil
+}
+
+// CancelScheduled removes the scheduled entry id of stream, as
+// Publisher.Cancel does: ErrNoEntry when it is not waiting.
+func (in *Inspector) CancelScheduled(ctx context.Context, stream, id string) error {
+	return cancelScheduled(ctx, in.client, stream, id)
 }

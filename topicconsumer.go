@@ -135,6 +135,16 @@ func (tc *TopicConsumer) Owned() []int {
 	return out
 }
 
+// ownedStreams returns the streams of the partitions this consumer owns.
+func (tc *TopicConsumer) ownedStreams() []string {
+	owned := tc.Owned()
+	out := make([]string, len(owned))
+	for i, p := range owned {
+		out[i] = tc.topic.Stream(p)
+	}
+	return out
+}
+
 // TopicStats counts what a TopicConsumer has done since Run started.
 type TopicStats struct {
 	Handled      int64 // events handled and acknowledged
@@ -181,6 +191,11 @@ func (tc *TopicConsumer) Run(ctx context.Context) error {
 
 	// The group is recorded with the topic so DeleteTopic finds its keys.
 	_ = tc.client.Do(ctx, tc.client.B().Sadd().Key(topicGroupsKey(tc.topic.Name)).Member(tc.group).Build()).Error()
+
+	// Scheduled events of the partitions it owns are moved in by it.
+	moves := newScheduler(tc.life.hard, tc.client, tc.ownedStreams, tc.log)
+	moves.start()
+	defer moves.stop()
 
 	tick := max(tc.cfg.lease/3, 10*time.Millisecond)
 	t := time.NewTicker(tick)

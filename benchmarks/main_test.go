@@ -45,6 +45,7 @@ func TestQuickRun(t *testing.T) {
 		"redstream.topic.consume.12", "redstream.cli.consume",
 		"redstream.latency.2000.p50", "redstream.latency.2000.p90", "redstream.latency.2000.p99",
 		"redstream.latency.20000.p50", "redstream.latency.20000.p90", "redstream.latency.20000.p99",
+		"redstream.delay.p50", "redstream.delay.p99",
 		"redstream.memory.heap", "redstream.seed.defaults", "seed.article.computed",
 		"watermill.publish.1", "watermill.publish.64", "watermill.subscribe.1",
 		"watermill.latency.2000.p50", "watermill.latency.2000.p90", "watermill.latency.2000.p99",

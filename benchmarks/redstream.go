@@ -90,6 +90,22 @@ func redstreamLatency(ctx context.Context, e *env) error {
 	return nil
 }
 
+// redstreamDelay measures how soon after their due time scheduled
+// entries (PublishAt) are handled: 3,000 due over 3 s, one consumer.
+func redstreamDelay(ctx context.Context, e *env) error {
+	s := e.stream("rs-delay")
+	e.keys = append(e.keys, redstream.ScheduledKey(s), "{"+s+"}:scheduled-fields:"+s)
+	rs, err := bench.Delay(ctx, e.rs, s, 3000, 3*time.Second, e.cfg.Size)
+	if err != nil {
+		return err
+	}
+	for i, p := range []string{"p50", "p99"} {
+		rs[i].Note = "3000 entries due over 3s, one Consumer, defaults"
+		e.add("redstream.delay."+p, sysRedstream, rs[i])
+	}
+	return nil
+}
+
 // redstreamMemory consumes the memory backlog in a child process of its
 // own, so its peak RSS is the consumer's and nothing else's.
 func redstreamMemory(ctx context.Context, e *env) error {

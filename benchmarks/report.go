@@ -83,6 +83,7 @@ var ratioSpecs = []ratioSpec{
 	{"redstream.latency.2000.p90", "watermill.latency.2000.p90", info, 0},
 	{"redstream.latency.2000.p99", "watermill.latency.2000.p99", atMost, 1},
 	{"redstream.latency.2000.p99", "", lessThan, 2},
+	{"redstream.delay.p99", "", lessThan, 250},
 	{"redstream.memory.rss", "", lessThan, 100},
 	{"redstream.seed.defaults", "", lessThan, 3},
 	{"seed.article.computed", "redstream.seed.defaults", info, 0},

@@ -107,6 +107,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		{"go-redis: XADD loop and the seed article's consumer", goRedisRun, "peers"},
 		{"redstream: latency", redstreamLatency, ""},
 		{"watermill: latency", watermillLatency, ""},
+		{"redstream: delay precision", redstreamDelay, ""},
 		{"redstream: memory", redstreamMemory, ""},
 		{"redstream: seed scenario", redstreamSeed, ""},
 	}

@@ -107,8 +107,8 @@ func TestDeadSuffix(t *testing.T) {
 	wantOut(plain("dlq", "list", "--stream", "orders"), "dlq list", `(?m)^orders:dead: 0 dead letters$`)
 	wantOut(poison("dlq", "list", "--stream", "orders", "--dead", "other"), "dlq list --dead", `(?m)^other: 0 dead letters$`)
 
-	wantOut(poison("top", "--stream", "orders", "--iterations", "1"), "top --dead-suffix", `(?m)^stream orders: length 3, added -, memory .+, dead letters 3$`)
-	wantOut(plain("top", "--stream", "orders", "--iterations", "1"), "top", `(?m)^stream orders: .+, dead letters 0$`)
+	wantOut(poison("top", "--stream", "orders", "--iterations", "1"), "top --dead-suffix", `(?m)^stream orders: length 3, added -, memory .+, dead letters 3, scheduled 0$`)
+	wantOut(plain("top", "--stream", "orders", "--iterations", "1"), "top", `(?m)^stream orders: .+, dead letters 0, scheduled 0$`)
 
 	addr := closedPort(t)
 	bg := startCLI(t, nil, "consume", "--redis", url, "--dead-suffix", ":poison", "--stream", "orders", "--group", "audit", "--metrics-addr", addr)

@@ -78,6 +78,11 @@ func writeInfoText(w io.Writer, info *redstream.StreamInfo) error {
 	fmt.Fprintf(tw, "last generated ID\t%s\n", orNone(info.LastGeneratedID))
 	fmt.Fprintf(tw, "memory\t%s\n", bytesText(info.MemoryBytes))
 	fmt.Fprintf(tw, "dead letters\t%d in %s\n", info.DeadLetters, nameText(info.DeadLetterStream))
+	if info.NextDue != nil {
+		fmt.Fprintf(tw, "scheduled\t%d, next due %s\n", info.Scheduled, info.NextDue.UTC().Format(time.RFC3339Nano))
+	} else {
+		fmt.Fprintf(tw, "scheduled\t%d\n", info.Scheduled)
+	}
 	fmt.Fprintf(tw, "groups\t%d\n", len(info.Groups))
 	if err := tw.Flush(); err != nil {
 		return err

@@ -40,6 +40,8 @@ func (a *app) publishCmd() *cobra.Command {
 		stream, topic, key, keyField string
 		msgID                        string
 		count, maxLine               int
+		in                           time.Duration
+		at                           string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [--msg-id ID] [field=value ...]",
@@ -76,13 +78,22 @@ ID becomes the entry's number, and with --count above 1 it must be there.
 
 It prints the entry's ID when it appended one entry (for a topic, followed
 by "partition <i>"; for an entry whose --msg-id was published before, the
-first entry's ID followed by "duplicate"), a summary otherwise.`,
+first entry's ID followed by "duplicate"), a summary otherwise.
+
+With --in D (such as 30s) or --at T (RFC 3339, such as
+2026-12-24T18:00:00Z) the entries are scheduled instead: they wait in
+Redis and the stream's consumers append them when due (about 100 ms
+after). It then prints "scheduled <id> for <stream>" for one entry, the
+ID to list or cancel it by (see "redstream scheduled --help"), a summary
+otherwise. While no consumer of the stream runs, scheduled entries wait.`,
 		Example: `  redstream publish --stream tickets whatHappened="ticket received" ticketID=42 ticketData="some ticket data"
   redstream publish --stream tickets --count 1000 'n={{seq}}'
   redstream publish --stream tickets --count 1000 --msg-id 'import-7-{{seq}}' 'n={{seq}}'
   printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets
   redstream publish --topic orders --key customer-7 whatHappened="order placed"
-  printf '{"key":"customer-7","total":"12"}\n' | redstream publish --topic orders`,
+  printf '{"key":"customer-7","total":"12"}\n' | redstream publish --topic orders
+  redstream publish --stream tickets --in 30s ticketID=42
+  redstream publish --stream tickets --at 2026-12-24T18:00:00Z --count 10 'n={{seq}}'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
@@ -115,6 +126,24 @@ first entry's ID followed by "duplicate"), a summary otherwise.`,
 			if err := checkRange("max-line", maxLine, 1, maxMaxLine); err != nil {
 				return err
 			}
+			var due time.Time
+			switch {
+			case flags.Changed("in") && flags.Changed("at"):
+				return usagef("give --in D or --at T, not both")
+			case msgID != "" && (flags.Changed("in") || flags.Changed("at")):
+				return usagef("--msg-id cannot be combined with --in or --at: scheduled entries are not de-duplicated")
+			case flags.Changed("in") && (in < 0 || in > maxScheduleAhead):
+				return usagef("--in must be between 0s and %v, got %v", maxScheduleAhead, in)
+			case flags.Changed("at"):
+				t, err := time.Parse(time.RFC3339Nano, at)
+				if err != nil {
+					return usagef("--at %q is not an RFC 3339 time such as 2026-12-24T18:00:00Z", at)
+				}
+				if t.Unix() < 0 || t.After(time.Now().Add(maxScheduleAhead)) {
+					return usagef("--at must be after 1970 and within %v from now, got %s", maxScheduleAhead, at)
+				}
+				due = t
+			}
 			fields, err := parseFieldArgs(args)
 			if err != nil {
 				return err
@@ -139,7 +168,8 @@ first entry's ID followed by "duplicate"), a summary otherwise.`,
 			if err != nil {
 				return err
 			}
-			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key, msgID: msgID}
+			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key, msgID: msgID,
+				scheduled: flags.Changed("in") || flags.Changed("at"), in: in, at: due}
 			if topic != "" {
 				if p.topic, err = redstream.OpenTopic(cmd.Context(), client, topic); err != nil {
 					if isInvalid(err) {
@@ -168,6 +198,14 @@ first entry's ID followed by "duplicate"), a summary otherwise.`,
 				dups = fmt.Sprintf(" (%d already published, not written again)", p.duplicates)
 			}
 			switch {
+			case p.scheduled && p.published == 1 && p.topic != nil:
+				fmt.Fprintf(a.stdout, "scheduled %s for partition %d (%s)\n", p.lastID, p.lastPartition, nameText(p.topic.Stream(p.lastPartition)))
+			case p.scheduled && p.published == 1:
+				fmt.Fprintf(a.stdout, "scheduled %s for %s\n", p.lastID, nameText(p.stream))
+			case p.scheduled && p.topic != nil:
+				fmt.Fprintf(a.stdout, "scheduled %d events for %s\n", p.published, p.dest())
+			case p.scheduled:
+				fmt.Fprintf(a.stdout, "scheduled %d entries for %s\n", p.published, p.dest())
 			case p.published+p.duplicates == 1 && p.topic != nil:
 				fmt.Fprintf(a.stdout, "%s partition %d%s\n", p.lastID, p.lastPartition, dup)
 			case p.published+p.duplicates == 1:
@@ -187,6 +225,8 @@ first entry's ID followed by "duplicate"), a summary otherwise.`,
 	cmd.Flags().IntVar(&maxLine, "max-line", defaultMaxLine, "the longest line of JSON read from stdin, in bytes (1 to 67108864)")
 	cmd.Flags().IntVar(&count, "count", 1, "how many entries to append with the given fields (1 to 100000000)")
 	cmd.Flags().StringVar(&msgID, "msg-id", "", "the entries' message ID ({{seq}} becomes the entry's number): one published within 10 minutes is not written again")
+	cmd.Flags().DurationVar(&in, "in", 0, "schedule the entries to be appended this long from now (such as 30s), instead of now")
+	cmd.Flags().StringVar(&at, "at", "", "schedule the entries to be appended at this RFC 3339 time (such as 2026-12-24T18:00:00Z)")
 	return cmd
 }
 
@@ -213,6 +253,10 @@ type publishRun struct {
 	key      string           // the events' key (topic); may hold {{seq}}
 	keyField string           // the JSON member holding a line's key, when there is no --key
 	msgID    string           // the entries' message ID; may hold {{seq}}
+
+	scheduled bool // --in or --at: schedule instead of appending
+	in        time.Duration
+	at        time.Time // when set, the due time; else in from now
 
 	published     int    // entries written so far
 	duplicates    int    // entries not written: their msgID was published before
@@ -242,7 +286,9 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 		parts []int
 		err   error
 	)
-	if p.topic != nil {
+	if p.scheduled {
+		ids, parts, err = p.schedule(events)
+	} else if p.topic != nil {
 		var receipts []redstream.TopicReceipt
 		receipts, err = p.pub.PublishTopic(p.ctx, p.topic, events...)
 		for _, r := range receipts {
@@ -290,6 +336,31 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 	}
 	return nil
 }
+
+// schedule schedules events for --in or --at.
+func (p *publishRun) schedule(events []redstream.KeyedEntry) (ids []string, parts []int, err error) {
+	if p.topic != nil {
+		var receipts []redstream.TopicReceipt
+		if p.at.IsZero() {
+			receipts, err = p.pub.PublishTopicIn(p.ctx, p.topic, p.in, events...)
+		} else {
+			receipts, err = p.pub.PublishTopicAt(p.ctx, p.topic, p.at, events...)
+		}
+		for _, r := range receipts {
+			ids, parts = append(ids, r.ID), append(parts, r.Partition)
+		}
+		return ids, parts, err
+	}
+	entries := make([]redstream.ScheduledEntry, len(events))
+	for i, e := range events {
+		entries[i] = redstream.ScheduledEntry{Stream: p.stream, Fields: e.Fields, At: p.at, In: p.in}
+	}
+	ids, err = p.pub.PublishBatchAt(p.ctx, entries)
+	return ids, nil, err
+}
+
+// maxScheduleAhead bounds --in and --at as the library does.
+const maxScheduleAhead = 10 * 365 * 24 * time.Hour
 
 // fromArgs publishes count entries with fields, numbering {{seq}}.
 func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {

@@ -37,7 +37,8 @@ func (a *app) topCmd() *cobra.Command {
 		Short: "A live view of streams, groups and consumers: rates, lag, pending",
 		Long: `top shows streams, their consumer groups and consumers, refreshed every
 --interval until Ctrl-C: each stream's length, memory, dead letters (in
-"<stream>:dead", or "<stream><suffix>" with --dead-suffix) and how fast
+"<stream>:dead", or "<stream><suffix>" with --dead-suffix), scheduled
+entries waiting to be appended (publish --in/--at) and how fast
 entries are added; each group's lag, pending entries (and how old
 the oldest is) and how fast it is delivered and acknowledges entries; each
 consumer's pending entries and idle time.
@@ -234,8 +235,8 @@ func (t *top) writeStream(w io.Writer, info *redstream.StreamInfo, added int64) 
 		addedDelta = added - prev.added
 		over = ", rates over " + cur.at.Sub(prev.at).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "stream %s: length %d, added %s, memory %s, dead letters %d%s\n",
-		nameText(info.Stream), info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters, over)
+	fmt.Fprintf(w, "stream %s: length %d, added %s, memory %s, dead letters %d, scheduled %d%s\n",
+		nameText(info.Stream), info.Length, rate(addedDelta, prev != nil), bytesText(info.MemoryBytes), info.DeadLetters, info.Scheduled, over)
 	for _, g := range info.Groups {
 		cur.groups[g.Name] = groupSample{lag: g.Lag, pending: g.Pending}
 		delivered, acked := "-", "-"

@@ -145,7 +145,7 @@ func TestTopRates(t *testing.T) {
 }
 
 var (
-	topStreamLine = regexp.MustCompile(`(?m)^stream st: length (\d+), added (\S+), memory .+, dead letters \d+, rates over (\S+)$`)
+	topStreamLine = regexp.MustCompile(`(?m)^stream st: length (\d+), added (\S+), memory .+, dead letters \d+, scheduled \d+, rates over (\S+)$`)
 	topGroupLine  = regexp.MustCompile(`(?m)^  group g: lag (\d+), pending (\d+)(?: \(oldest \S+\))?, delivered (\S+), acked (\S+)$`)
 )
 

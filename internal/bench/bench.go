@@ -562,3 +562,70 @@ func PendingCount(ctx context.Context, c rueidis.Client, stream, group string) (
 	}
 	return summary[0].AsInt64()
 }
+
+// Delay schedules n entries due evenly over d, starting a second from
+// now, with one consumer running, and measures how long after its due
+// time each was handled: p50 and p99, in milliseconds.
+func Delay(ctx context.Context, c rueidis.Client, stream string, n int, d time.Duration, size int) ([]Result, error) {
+	if err := reset(ctx, c, stream, redstream.ScheduledKey(stream)); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		due, err := strconv.ParseInt(m.Value("due"), 10, 64)
+		if err == nil {
+			l := time.Since(time.Unix(0, due))
+			mu.Lock()
+			lat = append(lat, l)
+			mu.Unlock()
+		}
+		return nil
+	})
+	cons, err := redstream.NewConsumer(c, stream, "bench", h)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(runCtx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-cons.Ready():
+	case err := <-done:
+		return nil, err
+	}
+	p, _ := redstream.NewPublisher(c)
+	payload := Payload(size)
+	start := time.Now().Add(time.Second).Truncate(time.Millisecond)
+	entries := make([]redstream.ScheduledEntry, n)
+	for i := range entries {
+		due := start.Add(time.Duration(i) * d / time.Duration(n)).Truncate(time.Millisecond)
+		entries[i] = redstream.ScheduledEntry{Stream: stream, At: due, Fields: []redstream.Field{
+			{Name: "due", Value: strconv.FormatInt(due.UnixNano(), 10)}, {Name: "payload", Value: payload}}}
+	}
+	if _, err := p.PublishBatchAt(ctx, entries); err != nil {
+		return nil, err
+	}
+	deadline := start.Add(d + 30*time.Second)
+	for cons.Stats().Handled < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) < n {
+		return nil, fmt.Errorf("%d of %d scheduled entries handled", len(lat), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	name := fmt.Sprintf("delay: handled after due, %d entries over %v", n, d)
+	return []Result{
+		{Name: name + " p50", Value: pct(0.50), Unit: "ms"},
+		{Name: name + " p99", Value: pct(0.99), Unit: "ms"},
+	}, nil
+}

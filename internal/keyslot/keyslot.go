@@ -10,12 +10,21 @@ const Slots = 16384
 // hash tag (the text between the first "{" and the next "}", if not
 // empty), modulo 16384.
 func Of(key string) uint16 {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
-			key = key[open+1 : open+1+n]
-		}
+	if tag, ok := Tag(key); ok {
+		key = tag
 	}
 	return crc16(key) % Slots
+}
+
+// Tag returns key's hash tag, the text between the first "{" and the
+// next "}", and whether it has one (an empty "{}" is none).
+func Tag(key string) (string, bool) {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
+			return key[open+1 : open+1+n], true
+		}
+	}
+	return "", false
 }
 
 // Same reports whether all keys hash to one slot, which Redis Cluster
