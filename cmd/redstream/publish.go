@@ -288,6 +288,7 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 	)
 	if p.scheduled {
 		ids, parts, err = p.schedule(events)
+		dup = make([]bool, len(ids)) // scheduled entries are never duplicates
 	} else if p.topic != nil {
 		var receipts []redstream.TopicReceipt
 		receipts, err = p.pub.PublishTopic(p.ctx, p.topic, events...)

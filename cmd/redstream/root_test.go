@@ -45,6 +45,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 
 		// Every size-like flag is bounded, and says its range.
 		{"huge consume --concurrency", []string{"consume", "--stream", "s", "--group", "g", "--concurrency", "99999999999"}, "--concurrency must be between 1 and 10000, got 99999999999"},
+		{"publish --msg-id with --in", []string{"publish", "--stream", "s", "--msg-id", "m", "--in", "1m", "a=b"}, "--msg-id cannot be combined with --in or --at"},
 		{"consume --concurrency over the bound", []string{"consume", "--stream", "s", "--group", "g", "--concurrency", "10001"}, "--concurrency must be between 1 and 10000"},
 		{"huge demo --concurrency", []string{"demo", "--concurrency", "99999999999"}, "--concurrency must be between 1 and 10000"},
 		{"huge demo --consumers", []string{"demo", "--consumers", "1000000"}, "--consumers must be between 1 and 1000"},
