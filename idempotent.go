@@ -2,10 +2,8 @@ package redstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -210,7 +208,6 @@ func (p *Publisher) entryCmd(e Entry) (rueidis.Completed, error) {
 var (
 	errMsgIDTooLong = fmt.Errorf("a MsgID is at most %d bytes", maxMsgIDLen)
 	errDedupFields  = fmt.Errorf("an entry with a MsgID holds at most %d fields", maxDedupFields)
-	errNoMarkerSlot = errors.New(`the stream's name holds a "}" but no hash tag, so no key shares its slot to remember MsgIDs in: give it a hash tag`)
 )
 
 // dedupeArgs checks e, which has a MsgID, and returns the keys and
@@ -226,10 +223,7 @@ func (p *Publisher) dedupeArgs(e Entry) (keys, args []string, err error) {
 	case len(e.Fields) > maxDedupFields:
 		return nil, nil, &Error{Op: "xadd", Key: e.Stream, Kind: ErrInvalidOption, Err: errDedupFields}
 	}
-	marker, ok := msgIDKey(e.Stream, e.MsgID)
-	if !ok {
-		return nil, nil, &Error{Op: "xadd", Key: e.Stream, Kind: ErrInvalidOption, Err: errNoMarkerSlot}
-	}
+	marker := msgIDKey(e.Stream, e.MsgID)
 	window := p.dedupe
 	if window == 0 {
 		window = DefaultDedupeWindow
@@ -249,20 +243,12 @@ func (p *Publisher) dedupeArgs(e Entry) (keys, args []string, err error) {
 }
 
 // msgIDKey returns the key that remembers msgID for stream, in the
-// stream's hash slot: "<stream>:msgid:<msgID>" when the stream's name has
-// a hash tag, "{<stream>}:msgid:<msgID>" when it holds no "}" (so the
-// whole name, which is what Redis hashes, becomes the tag). Other names
-// (a "}" but no tag, like "a}b" or "{}a") have no such key.
-func msgIDKey(stream, msgID string) (string, bool) {
-	if open := strings.IndexByte(stream, '{'); open >= 0 {
-		if n := strings.IndexByte(stream[open+1:], '}'); n > 0 {
-			return stream + ":msgid:" + msgID, true
-		}
-	}
-	if strings.IndexByte(stream, '}') >= 0 {
-		return "", false
-	}
-	return "{" + stream + "}:msgid:" + msgID, true
+// stream's hash slot: "{<tag>}:msgid:<len>:<stream>:<msgID>", the tag
+// as for the scheduled keys (slotTag), then the stream's whole name after
+// its length, so that no two streams ("S" and "{S}", or names with ":")
+// ever share a marker.
+func msgIDKey(stream, msgID string) string {
+	return "{" + slotTag(stream) + "}:msgid:" + strconv.Itoa(len(stream)) + ":" + stream + ":" + msgID
 }
 
 // receiptOf reads the reply to an entry's command: the script's {id,

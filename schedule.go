@@ -159,7 +159,8 @@ func (p *Publisher) PublishBatchAt(ctx context.Context, entries []ScheduledEntry
 // at at. Events of one key due at the same time arrive in the order given.
 // The receipts' IDs are scheduled IDs: cancel one with
 // Cancel(ctx, t.Stream(r.Partition), r.ID). The partition's consumers
-// move them (see PublishAt).
+// move them (see PublishAt). An event with a MsgID is refused
+// (ErrInvalidOption): scheduled entries are not de-duplicated.
 func (p *Publisher) PublishTopicAt(ctx context.Context, t *Topic, at time.Time, events ...KeyedEntry) ([]TopicReceipt, error) {
 	if at.IsZero() {
 		return nil, fmt.Errorf("%w: PublishTopicAt needs a due time, got the zero time", ErrInvalidOption)
@@ -176,6 +177,12 @@ func (p *Publisher) scheduleTopic(ctx context.Context, t *Topic, events []KeyedE
 	entries := make([]ScheduledEntry, len(events))
 	receipts := make([]TopicReceipt, len(events))
 	for i, e := range events {
+		if e.MsgID != "" {
+			// Scheduled entries are not de-duplicated: refuse rather than
+			// drop the MsgID and let a retry schedule the event twice.
+			return nil, fmt.Errorf("event %d: %w", i, &Error{Op: "schedule", Key: t.Name, Kind: ErrInvalidOption,
+				Err: errors.New("a scheduled event cannot carry a MsgID: scheduled entries are not de-duplicated")})
+		}
 		part := t.Partition(e.Key)
 		fields := e.Fields
 		if e.Key != "" {
@@ -267,6 +274,14 @@ func (p *Publisher) schedule(ctx context.Context, entries []ScheduledEntry) ([]s
 		}
 		if len(e.Fields) == 0 {
 			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrNoFields})
+		}
+		if len(e.Fields) > maxDedupFields {
+			// The move script passes the fields to XADD as one argument
+			// list, which Lua cannot unpack beyond a few thousand values:
+			// such an entry could never be moved, and would hold up every
+			// entry due after it.
+			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrInvalidOption,
+				Err: fmt.Errorf("a scheduled entry holds at most %d fields, got %d", maxDedupFields, len(e.Fields))})
 		}
 		c := open[e.Stream]
 		if c == nil || len(c.idx) == scheduleChunk {

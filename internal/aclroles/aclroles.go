@@ -26,10 +26,12 @@ var (
 		" ~orders ~{orders}:scheduled* +ping +cluster|slots +info +xadd" +
 		" +evalsha +eval +script|load +type +time +zadd +zrem +hincrby +hset +hdel"}
 
-	// TopicPublisher publishes to the topic orders (OpenTopic,
+	// TopicPublisher publishes to the topic orders (OpenTopic, and
+	// schedules events for it: PublishTopicIn/At,
 	// PublishTopic, PublishTopicWait).
 	TopicPublisher = Role{"topic publisher", "ACL SETUSER orders-topic-publisher reset on >topic-publisher-password" +
-		" ~orders:* %R~{orders}:meta +ping +cluster|slots +info +hgetall +xadd +wait"}
+		" ~orders:* %R~{orders}:meta ~{orders:*}:scheduled* +ping +cluster|slots +info +hgetall +xadd +wait" +
+		" +evalsha +eval +script|load +type +time +zadd +zrem +hincrby +hset +hdel"}
 
 	// Consumer consumes the stream orders in a group: joining (XINFO
 	// GROUPS and XLEN look before anything is created), reads, acks,
