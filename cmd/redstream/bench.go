@@ -152,8 +152,8 @@ func runBench(ctx context.Context, c rueidis.Client, scale, size int, each func(
 			return bench.Seed(ctx, c, "bench:tickets", 3000, 5, 64, 100*time.Millisecond)
 		}),
 	}
-	defer c.Do(context.WithoutCancel(ctx), c.B().Del().Key("bench:pub1", "bench:pub64", "bench:batch", "bench:consume1",
-		"bench:consume4", "bench:lat2k", "bench:lat20k", "bench:memory", "bench:tickets").Build())
+	defer bench.Cleanup(context.WithoutCancel(ctx), c, "bench:pub1", "bench:pub64", "bench:batch", "bench:consume1",
+		"bench:consume4", "bench:lat2k", "bench:lat20k", "bench:memory", "bench:tickets")
 	for _, step := range steps {
 		rs, err := step()
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +35,12 @@ func Payload(size int) string { return strings.Repeat("x", size) }
 
 func fields(payload string) []redstream.Field {
 	return []redstream.Field{{Name: "payload", Value: payload}}
+}
+
+// Cleanup deletes keys a measurement wrote (the CLI's bench command ends
+// with it).
+func Cleanup(ctx context.Context, c rueidis.Client, keys ...string) error {
+	return reset(ctx, c, keys...)
 }
 
 func reset(ctx context.Context, c rueidis.Client, keys ...string) error {
@@ -204,36 +210,11 @@ func Latency(ctx context.Context, c rueidis.Client, stream string, perSecond int
 	if err := reset(ctx, c, stream); err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	var lat []time.Duration
-	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		sent, err := strconv.ParseInt(m.Value("sent"), 10, 64)
-		if err == nil {
-			l := time.Since(time.Unix(0, sent))
-			mu.Lock()
-			lat = append(lat, l)
-			mu.Unlock()
-		}
-		return nil
-	})
-	cons, err := redstream.NewConsumer(c, stream, "bench", h)
+	rec, stop, err := startSince(ctx, c, stream, "sent")
 	if err != nil {
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(runCtx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	// Wait until the group exists so no early entry is missed.
-	for {
-		if n, _ := c.Do(ctx, c.B().XinfoGroups().Key(stream).Build()).ToArray(); len(n) > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	defer stop()
 	p, _ := redstream.NewPublisher(c)
 	payload := Payload(size)
 	total := int(float64(perSecond) * d.Seconds())
@@ -252,19 +233,11 @@ func Latency(ctx context.Context, c rueidis.Client, stream string, perSecond int
 		}()
 	}
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for cons.Stats().Handled < int64(total) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	lat := rec.wait(total, time.Now().Add(10*time.Second))
 	if len(lat) == 0 {
 		return nil, fmt.Errorf("no entry was handled")
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	name := fmt.Sprintf("latency at %d/s", perSecond)
 	return []Result{
 		{Name: name + " p50", Value: pct(0.50), Unit: "ms"},
@@ -570,34 +543,11 @@ func Delay(ctx context.Context, c rueidis.Client, stream string, n int, d time.D
 	if err := reset(ctx, c, stream, redstream.ScheduledKey(stream)); err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	var lat []time.Duration
-	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
-		due, err := strconv.ParseInt(m.Value("due"), 10, 64)
-		if err == nil {
-			l := time.Since(time.Unix(0, due))
-			mu.Lock()
-			lat = append(lat, l)
-			mu.Unlock()
-		}
-		return nil
-	})
-	cons, err := redstream.NewConsumer(c, stream, "bench", h)
+	rec, stop, err := startSince(ctx, c, stream, "due")
 	if err != nil {
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(runCtx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	select {
-	case <-cons.Ready():
-	case err := <-done:
-		return nil, err
-	}
+	defer stop()
 	p, _ := redstream.NewPublisher(c)
 	payload := Payload(size)
 	start := time.Now().Add(time.Second).Truncate(time.Millisecond)
@@ -610,22 +560,81 @@ func Delay(ctx context.Context, c rueidis.Client, stream string, n int, d time.D
 	if _, err := p.PublishBatchAt(ctx, entries); err != nil {
 		return nil, err
 	}
-	deadline := start.Add(d + 30*time.Second)
-	for cons.Stats().Handled < int64(n) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	lat := rec.wait(n, start.Add(d+30*time.Second))
 	if len(lat) < n {
 		return nil, fmt.Errorf("%d of %d scheduled entries handled", len(lat), n)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	name := fmt.Sprintf("delay: handled after due, %d entries over %v", n, d)
 	return []Result{
 		{Name: name + " p50", Value: pct(0.50), Unit: "ms"},
 		{Name: name + " p99", Value: pct(0.99), Unit: "ms"},
 	}, nil
+}
+
+// since records, for each entry a Consumer handles, the time since the
+// instant (Unix nanoseconds) in one of its fields.
+type since struct {
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+// startSince runs a Consumer of stream (group "bench", from the start)
+// that records the time since each entry's field, and returns once it has
+// joined; stop ends it.
+func startSince(ctx context.Context, c rueidis.Client, stream, field string) (*since, func(), error) {
+	rec := &since{}
+	h := redstream.HandlerFunc(func(ctx context.Context, m *redstream.Message) error {
+		at, err := strconv.ParseInt(m.Value(field), 10, 64)
+		if err == nil {
+			l := time.Since(time.Unix(0, at))
+			rec.mu.Lock()
+			rec.lat = append(rec.lat, l)
+			rec.mu.Unlock()
+		}
+		return nil
+	})
+	cons, err := redstream.NewConsumer(c, stream, "bench", h)
+	if err != nil {
+		return nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(runCtx) }()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	select {
+	case <-cons.Ready(): // no early entry is missed
+	case err := <-done:
+		cancel()
+		return nil, nil, err
+	}
+	return rec, stop, nil
+}
+
+// wait returns the sorted times recorded once n are, or at deadline.
+func (s *since) wait(n int, deadline time.Time) []time.Duration {
+	for {
+		s.mu.Lock()
+		got := len(s.lat)
+		s.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lat := slices.Clone(s.lat)
+	slices.Sort(lat)
+	return lat
+}
+
+// percentiles returns the p-th percentile of sorted lat, in milliseconds.
+func percentiles(lat []time.Duration) func(p float64) float64 {
+	return func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
 }
