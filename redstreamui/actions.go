@@ -90,6 +90,20 @@ func (f *form) need(name string) (string, error) {
 	return v, nil
 }
 
+// needAll returns the values of names, in order, or a bad request naming
+// the first missing.
+func (f *form) needAll(names ...string) ([]string, error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		v, err := f.need(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 func (f *form) flag(name string) bool {
 	v := f.r.PostForm.Get(name)
 	return v == "1" || v == "on" || v == "true"
@@ -178,14 +192,11 @@ func (u *ui) purgeAll(ctx context.Context, f *form) (string, error) {
 }
 
 func (u *ui) groupDelete(ctx context.Context, f *form) (string, error) {
-	stream, err := f.need("stream")
+	v, err := f.needAll("stream", "group")
 	if err != nil {
 		return "", err
 	}
-	group, err := f.need("group")
-	if err != nil {
-		return "", err
-	}
+	stream, group := v[0], v[1]
 	pending, err := u.in.DeleteGroup(ctx, stream, group, f.flag("force"))
 	if errors.Is(err, redstream.ErrHasPending) {
 		return "", fmt.Errorf("group %s still has %d pending entries, which nobody would process after its deletion; tick \"force\" to delete it anyway", group, pending)
@@ -200,18 +211,11 @@ func (u *ui) groupDelete(ctx context.Context, f *form) (string, error) {
 }
 
 func (u *ui) consumerDelete(ctx context.Context, f *form) (string, error) {
-	stream, err := f.need("stream")
+	v, err := f.needAll("stream", "group", "consumer")
 	if err != nil {
 		return "", err
 	}
-	group, err := f.need("group")
-	if err != nil {
-		return "", err
-	}
-	consumer, err := f.need("consumer")
-	if err != nil {
-		return "", err
-	}
+	stream, group, consumer := v[0], v[1], v[2]
 	pending, err := u.in.DeleteConsumer(ctx, stream, group, consumer, f.flag("force"))
 	if errors.Is(err, redstream.ErrHasPending) {
 		return "", fmt.Errorf("consumer %s still owns %d pending entries, which could no longer be claimed after its deletion; tick \"force\" to delete it anyway", consumer, pending)
@@ -223,14 +227,11 @@ func (u *ui) consumerDelete(ctx context.Context, f *form) (string, error) {
 }
 
 func (u *ui) groupCreate(ctx context.Context, f *form) (string, error) {
-	stream, err := f.need("stream")
+	v, err := f.needAll("stream", "group")
 	if err != nil {
 		return "", err
 	}
-	group, err := f.need("group")
-	if err != nil {
-		return "", err
-	}
+	stream, group := v[0], v[1]
 	start := f.get("start")
 	if start == "" {
 		start = "0" // the whole stream, as the CLI and the library start
@@ -245,14 +246,11 @@ func (u *ui) groupCreate(ctx context.Context, f *form) (string, error) {
 // a time ("ago": how long before now, such as "1h" to replay the last
 // hour). Skipping past the stream's end needs "force", as in the CLI.
 func (u *ui) groupSetID(ctx context.Context, f *form) (string, error) {
-	stream, err := f.need("stream")
+	v, err := f.needAll("stream", "group")
 	if err != nil {
 		return "", err
 	}
-	group, err := f.need("group")
-	if err != nil {
-		return "", err
-	}
+	stream, group := v[0], v[1]
 	id, ago := strings.TrimSpace(f.get("id")), f.get("ago")
 	switch {
 	case id != "" && ago != "":
