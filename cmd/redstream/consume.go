@@ -47,6 +47,50 @@ func checkConsumeFlags(group, from, metricsAddr string, concurrency, max int) (i
 	return concurrency, nil
 }
 
+// maxGate ends a consume after --max entries: the max-th one taken stops
+// reading (gracefully: what is in hand finishes), and those taken after
+// it are not handled, so they stay pending, each counted once however
+// often it comes back.
+type maxGate struct {
+	max      int64 // 0: no limit
+	stop     func()
+	taken    atomic.Int64
+	overMax  sync.Map // stream+" "+ID of entries taken after --max
+	leftOver atomic.Int64
+}
+
+// take reports whether m may be handled.
+func (g *maxGate) take(m *redstream.Message) bool {
+	if g.max <= 0 {
+		return true
+	}
+	n := g.taken.Add(1)
+	if n > g.max {
+		if _, seen := g.overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
+			g.leftOver.Add(1)
+		}
+		return false
+	}
+	if n == g.max {
+		g.stop()
+	}
+	return true
+}
+
+// leftNote says how many entries (one, many: their noun) were left
+// pending, or nothing when none were.
+func (g *maxGate) leftNote(one, many string) string {
+	left := g.leftOver.Load()
+	if left == 0 {
+		return ""
+	}
+	verb := "stay"
+	if left == 1 {
+		verb = "stays"
+	}
+	return fmt.Sprintf("; %s it read %s pending for it", plural(left, one, many), verb)
+}
+
 // errOverMax is what the handler returns for entries read after --max was
 // reached: they stay pending for this consumer instead of being dropped.
 var errOverMax = errors.New("--max reached: entry left pending")
@@ -134,29 +178,16 @@ lines interleave). --from applies to the partitions' groups created now
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
 
-			var (
-				taken    atomic.Int64
-				overMax  sync.Map // IDs read after --max was reached
-				leftOver atomic.Int64
-			)
+			gate := &maxGate{max: int64(max), stop: stop}
 			// One write per batch: the entries of one read, in stream order.
 			var out []byte
 			handler := redstream.BatchHandlerFunc(func(_ context.Context, msgs []*redstream.Message) error {
 				var failed redstream.MessageErrors
 				out = out[:0]
 				for _, m := range msgs {
-					if max > 0 {
-						n := taken.Add(1)
-						if n > int64(max) {
-							if _, seen := overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
-								leftOver.Add(1)
-							}
-							failed.Fail(m, errOverMax)
-							continue
-						}
-						if n == int64(max) {
-							stop() // graceful: read no more; the entries in hand still finish
-						}
+					if !gate.take(m) {
+						failed.Fail(m, errOverMax)
+						continue
 					}
 					if asJSON {
 						out = appendJSONLine(out, m)
@@ -196,15 +227,8 @@ lines interleave). --from applies to the partitions' groups created now
 			if runErr != nil {
 				return describe(runErr, stream)
 			}
-			msg := fmt.Sprintf("stopped: consumer %s handled and acknowledged %d entries", nameText(cons.Name()), st.Acked)
-			if left := leftOver.Load(); left > 0 {
-				verb := "stay"
-				if left == 1 {
-					verb = "stays"
-				}
-				msg += fmt.Sprintf("; %s it read %s pending for it", plural(left, "entry", "entries"), verb)
-			}
-			fmt.Fprintln(a.stderr, msg)
+			fmt.Fprintf(a.stderr, "stopped: consumer %s handled and acknowledged %d entries%s\n",
+				nameText(cons.Name()), st.Acked, gate.leftNote("entry", "entries"))
 			return nil
 		}),
 	}

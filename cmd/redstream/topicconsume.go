@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -57,25 +55,12 @@ func (a *app) consumeTopic(cmd *cobra.Command) error {
 
 	ctx, stop := context.WithCancel(cmd.Context())
 	defer stop()
-	var (
-		taken    atomic.Int64
-		overMax  sync.Map // IDs handled after --max was reached
-		leftOver atomic.Int64
-	)
+	gate := &maxGate{max: int64(max), stop: stop}
 	handler := redstream.HandlerFunc(func(_ context.Context, m *redstream.Message) error {
-		if max > 0 {
-			n := taken.Add(1)
-			if n > int64(max) {
-				// Not printed, not acknowledged: it stays pending for the
-				// group, in its key's order.
-				if _, seen := overMax.LoadOrStore(m.Stream+" "+m.ID, true); !seen {
-					leftOver.Add(1)
-				}
-				return errOverMax
-			}
-			if n == int64(max) {
-				stop() // graceful: the events in hand still finish
-			}
+		if !gate.take(m) {
+			// Not printed, not acknowledged: it stays pending for the
+			// group, in its key's order.
+			return errOverMax
 		}
 		line := textLine(m)
 		if asJSON {
@@ -120,14 +105,7 @@ func (a *app) consumeTopic(cmd *cobra.Command) error {
 	if err := tc.Run(ctx); err != nil {
 		return topicErr(err, topic)
 	}
-	msg := fmt.Sprintf("stopped: consumer %s handled and acknowledged %d events", nameText(tc.Name()), tc.Stats().Handled)
-	if left := leftOver.Load(); left > 0 {
-		verb := "stay"
-		if left == 1 {
-			verb = "stays"
-		}
-		msg += fmt.Sprintf("; %s it read %s pending for it", plural(left, "event", "events"), verb)
-	}
-	fmt.Fprintln(a.stderr, msg)
+	fmt.Fprintf(a.stderr, "stopped: consumer %s handled and acknowledged %d events%s\n",
+		nameText(tc.Name()), tc.Stats().Handled, gate.leftNote("event", "events"))
 	return nil
 }
