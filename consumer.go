@@ -396,10 +396,17 @@ func (c *Consumer) handleOne(m *Message) {
 		c.deadLetterNow(m, cause)
 		return
 	}
+	ctx, span := c.life.handlers, HandleSpan(nil)
+	if c.calls.tracer != nil {
+		ctx, span = c.calls.trace(ctx, []*Message{m}, false, "", 0)
+	}
 	c.inFlight.Add(1)
-	took, err := c.calls.one(c.life.handlers, c.handler, m)
+	took, err := c.calls.one(ctx, c.handler, m)
 	c.inFlight.Add(-1)
-	c.settle(m, err, took)
+	c.settle(m, err, took, span, 0)
+	if span != nil {
+		span.End()
+	}
 }
 
 func (c *Consumer) handleBatch(msgs []*Message) {
@@ -415,8 +422,13 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 	if len(run) == 0 {
 		return
 	}
+	ctx, span := c.life.handlers, HandleSpan(nil)
+	if c.calls.tracer != nil {
+		ctx, span = c.calls.trace(ctx, run, true, "", 0)
+		defer span.End()
+	}
 	c.inFlight.Add(int64(len(run)))
-	took, err := c.calls.batch(c.life.handlers, c.batches, run)
+	took, err := c.calls.batch(ctx, c.batches, run)
 	c.inFlight.Add(-int64(len(run)))
 	if pe, ok := err.(*PanicError); ok {
 		// One stack for the batch, not one per entry.
@@ -424,10 +436,13 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 		err = stackLogged{err}
 	}
 	acks := make([]string, 0, len(run))
-	for _, m := range run {
+	for i, m := range run {
 		if f := failureOf(err, m); f != nil {
-			c.settle(m, f, took)
+			c.settle(m, f, took, span, i)
 			continue
+		}
+		if span != nil {
+			span.Outcome(i, OutcomeAck, nil)
 		}
 		c.handled.Add(1)
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeAck, took)
@@ -446,9 +461,13 @@ func (c *Consumer) deadLetterNow(m *Message, cause error) {
 	}
 }
 
-// settle acts on the outcome of m's handler call.
-func (c *Consumer) settle(m *Message, err error, took time.Duration) {
+// settle acts on the outcome of m's handler call, and reports it to the
+// call's span, if traced, as its i-th entry.
+func (c *Consumer) settle(m *Message, err error, took time.Duration, span HandleSpan, i int) {
 	outcome := c.calls.outcome(m, err)
+	if span != nil {
+		span.Outcome(i, outcome, err)
+	}
 	if outcome == OutcomeAck {
 		// Still held until Redis confirms the ack (see acker): a look at
 		// the pending list meanwhile must not take it for unhandled.

@@ -91,7 +91,7 @@ func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) (boo
 // deadLetterEntry moves m, pending in group, to the stream dead, recording
 // consumer as the one that gave up.
 func deadLetterEntry(ctx context.Context, client rueidis.Client, group, consumer, dead string, m *Message, cause error) (bool, error) {
-	args := make([]string, 0, 2+2*len(deadFieldNames)+2*len(m.Fields))
+	args := make([]string, 0, 2+2*len(deadFieldNames)+2*(len(m.Headers)+len(m.Fields)))
 	args = append(args, group, m.ID,
 		DeadFieldID, m.ID,
 		DeadFieldStream, m.Stream,
@@ -101,7 +101,7 @@ func deadLetterEntry(ctx context.Context, client rueidis.Client, group, consumer
 		DeadFieldError, errText(cause),
 		DeadFieldTime, time.Now().UTC().Format(time.RFC3339Nano),
 	)
-	for _, f := range m.Fields {
+	for _, f := range joinHeaders(m.Headers, m.Fields) {
 		args = append(args, f.Name, f.Value)
 	}
 	if atomicKeys(client, m.Stream, dead) {
@@ -145,6 +145,9 @@ type DeadLetter struct {
 	Error      string    `json:"error"`
 	Time       time.Time `json:"time"`
 	Fields     []Field   `json:"fields"` // the original entry's fields
+	// Headers are the original entry's headers (see HeaderPrefix); a
+	// replay writes them back with its fields.
+	Headers []Field `json:"headers,omitempty"`
 }
 
 // parseDeadLetter reads a dead-letter entry; entries not in the layout
@@ -153,12 +156,12 @@ func parseDeadLetter(e rueidis.XRangeSlice) DeadLetter {
 	d := DeadLetter{ID: e.ID}
 	fv := e.FieldValues
 	if len(fv) < len(deadFieldNames) {
-		d.Fields = toFields(fv)
+		d.Headers, d.Fields = splitHeaders(toFields(fv))
 		return d
 	}
 	for i, name := range deadFieldNames {
 		if fv[i].Field != name {
-			d.Fields = toFields(fv)
+			d.Headers, d.Fields = splitHeaders(toFields(fv))
 			return d
 		}
 	}
@@ -169,7 +172,7 @@ func parseDeadLetter(e rueidis.XRangeSlice) DeadLetter {
 	d.Deliveries, _ = strconv.Atoi(fv[4].Value)
 	d.Error = fv[5].Value
 	d.Time, _ = time.Parse(time.RFC3339Nano, fv[6].Value)
-	d.Fields = toFields(fv[len(deadFieldNames):])
+	d.Headers, d.Fields = splitHeaders(toFields(fv[len(deadFieldNames):]))
 	return d
 }
 
@@ -324,9 +327,9 @@ func (q *DeadLetterQueue) replay(ctx context.Context, d *DeadLetter) (bool, erro
 	if len(d.Fields) == 0 {
 		return false, &Error{Op: "replay", Key: q.dead + " " + d.ID, Kind: ErrNoFields}
 	}
-	args := make([]string, 0, 1+2*len(d.Fields))
+	args := make([]string, 0, 1+2*(len(d.Headers)+len(d.Fields)))
 	args = append(args, d.ID)
-	for _, f := range d.Fields {
+	for _, f := range joinHeaders(d.Headers, d.Fields) {
 		args = append(args, f.Name, f.Value)
 	}
 	if atomicKeys(q.client, q.dead, target) {

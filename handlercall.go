@@ -47,11 +47,21 @@ type handlerCall struct {
 	// nobody sees the time, and two clock reads an entry are a
 	// measurable part of a no-op handler's cost.
 	untimed bool
+	// tracer wraps each call when the hooks implement HandleTracer; nil
+	// otherwise, and then tracing costs one nil check a call.
+	tracer HandleTracer
 }
 
 func newHandlerCall(group string, metrics Metrics, maxDeliveries int) handlerCall {
 	_, nop := metrics.(NopMetrics)
-	return handlerCall{group: group, metrics: metrics, maxDeliveries: maxDeliveries, untimed: nop}
+	_, tracer := tracersOf(metrics)
+	return handlerCall{group: group, metrics: metrics, maxDeliveries: maxDeliveries, untimed: nop, tracer: tracer}
+}
+
+// trace starts tracing a call of msgs (the tracer must be set); topic and
+// part are a topic consumer's.
+func (hc *handlerCall) trace(ctx context.Context, msgs []*Message, batch bool, topic string, part int) (context.Context, HandleSpan) {
+	return hc.tracer.TraceHandle(ctx, &HandleCall{Group: hc.group, Topic: topic, Partition: part, Messages: msgs, Batch: batch})
 }
 
 // one calls h for m and returns how long it took and its error. Metrics

@@ -69,8 +69,25 @@ type Receipt struct {
 // ErrInvalidOption there. An entry without MsgID is published as Publish
 // does, coalesced with concurrent calls. Errors are as for Publish.
 func (p *Publisher) PublishEntry(ctx context.Context, e Entry) (Receipt, error) {
+	if p.tracer == nil {
+		return p.publishEntry(ctx, e)
+	}
+	call := PublishCall{Entries: []Entry{e}}
+	done := p.tracer.TracePublish(ctx, &call)
+	rc, err := p.publishEntry(ctx, call.Entries[0])
+	if done != nil {
+		done([]string{rc.ID}, err)
+	}
+	return rc, err
+}
+
+// publishEntry is PublishEntry without tracing.
+func (p *Publisher) publishEntry(ctx context.Context, e Entry) (Receipt, error) {
 	if e.MsgID == "" {
-		id, err := p.Publish(ctx, e.Stream, e.Fields)
+		if len(e.Fields) == 0 {
+			return Receipt{}, p.noFields(e)
+		}
+		id, err := p.publish(ctx, e.Stream, joinHeaders(e.Headers, e.Fields))
 		return Receipt{ID: id}, err
 	}
 	keys, args, err := p.dedupeArgs(e)
@@ -98,9 +115,41 @@ func (p *Publisher) PublishEntry(ctx context.Context, e Entry) (Receipt, error) 
 // only what is missing. An invalid entry fails the call before anything
 // is sent.
 func (p *Publisher) PublishEntries(ctx context.Context, entries []Entry) ([]Receipt, error) {
-	if len(entries) == 0 {
+	return p.publishEntriesTraced(ctx, PublishCall{Entries: entries})
+}
+
+// publishEntriesTraced publishes call's entries as PublishEntries does,
+// through the publish tracer if there is one.
+func (p *Publisher) publishEntriesTraced(ctx context.Context, call PublishCall) ([]Receipt, error) {
+	if len(call.Entries) == 0 {
 		return nil, nil
 	}
+	if p.tracer == nil {
+		return p.publishEntries(ctx, call.Entries)
+	}
+	call.Entries = append([]Entry(nil), call.Entries...)
+	done := p.tracer.TracePublish(ctx, &call)
+	receipts, err := p.publishEntries(ctx, call.Entries)
+	if done != nil {
+		done(receiptIDs(receipts), err)
+	}
+	return receipts, err
+}
+
+// receiptIDs returns the receipts' IDs.
+func receiptIDs(receipts []Receipt) []string {
+	if receipts == nil {
+		return nil
+	}
+	ids := make([]string, len(receipts))
+	for i, r := range receipts {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// publishEntries is PublishEntries without tracing.
+func (p *Publisher) publishEntries(ctx context.Context, entries []Entry) ([]Receipt, error) {
 	// Build (and so check) every command before sending any.
 	all := make(rueidis.Commands, len(entries))
 	for i, e := range entries {
@@ -147,15 +196,8 @@ func (p *Publisher) PublishEntries(ctx context.Context, entries []Entry) ([]Rece
 
 // publishBatchOnce is PublishBatch for a batch with MsgIDs.
 func (p *Publisher) publishBatchOnce(ctx context.Context, entries []Entry) ([]string, error) {
-	receipts, err := p.PublishEntries(ctx, entries)
-	if receipts == nil {
-		return nil, err
-	}
-	ids := make([]string, len(receipts))
-	for i, r := range receipts {
-		ids[i] = r.ID
-	}
-	return ids, err
+	receipts, err := p.publishEntries(ctx, entries)
+	return receiptIDs(receipts), err
 }
 
 // hasMsgID reports whether any entry has a MsgID.
@@ -195,14 +237,26 @@ var publishOnceScript = rueidis.NewLuaScript(publishOnceLua)
 // of a pipeline with NOSCRIPT while later ones, to the same stream, are
 // written, which would break the batch's order.
 func (p *Publisher) entryCmd(e Entry) (rueidis.Completed, error) {
+	if len(e.Fields) == 0 {
+		return rueidis.Completed{}, p.noFields(e)
+	}
 	if e.MsgID == "" {
-		return p.xadd(e.Stream, e.Fields)
+		return p.xadd(e.Stream, joinHeaders(e.Headers, e.Fields))
 	}
 	keys, args, err := p.dedupeArgs(e)
 	if err != nil {
 		return rueidis.Completed{}, err
 	}
 	return p.client.B().Eval().Script(publishOnceLua).Numkeys(2).Key(keys...).Arg(args...).Build(), nil
+}
+
+// noFields is the error for an entry without fields (headers alone do
+// not make an entry).
+func (p *Publisher) noFields(e Entry) error {
+	if e.Stream == "" {
+		return &Error{Op: "xadd", Kind: ErrInvalidOption, Err: errEmptyStream}
+	}
+	return &Error{Op: "xadd", Key: e.Stream, Kind: ErrNoFields}
 }
 
 var (
@@ -228,7 +282,11 @@ func (p *Publisher) dedupeArgs(e Entry) (keys, args []string, err error) {
 	if window == 0 {
 		window = DefaultDedupeWindow
 	}
-	args = make([]string, 3, 3+2*len(e.Fields))
+	fields := joinHeaders(e.Headers, e.Fields)
+	if len(fields) > maxDedupFields {
+		return nil, nil, &Error{Op: "xadd", Key: e.Stream, Kind: ErrInvalidOption, Err: errDedupFields}
+	}
+	args = make([]string, 3, 3+2*len(fields))
 	args[0] = strconv.FormatInt(window.Milliseconds(), 10)
 	switch {
 	case p.maxLen > 0:
@@ -236,7 +294,7 @@ func (p *Publisher) dedupeArgs(e Entry) (keys, args []string, err error) {
 	case p.maxAge > 0:
 		args[1], args[2] = "MINID", strconv.FormatInt(p.now().Add(-p.maxAge).UnixMilli(), 10)
 	}
-	for _, f := range e.Fields {
+	for _, f := range fields {
 		args = append(args, f.Name, f.Value)
 	}
 	return []string{e.Stream, marker}, args, nil
@@ -274,4 +332,10 @@ func receiptOf(r rueidis.RedisResult, once bool) (Receipt, error) {
 		return Receipt{}, err
 	}
 	return Receipt{ID: id, Duplicate: dup == 1}, nil
+}
+
+// checkEntry reports what would make e's command fail to build.
+func (p *Publisher) checkEntry(e Entry) error {
+	_, err := p.entryCmd(e)
+	return err
 }

@@ -435,7 +435,9 @@ func (in *Inspector) Scheduled(ctx context.Context, stream string, count int64) 
 		if err != nil {
 			return nil, wrapErr("scheduled", stream+" "+z.Member, err)
 		}
-		out = append(out, ScheduledMessage{ID: z.Member, Stream: stream, Due: time.UnixMilli(int64(z.Score)), Fields: fields})
+		sm := ScheduledMessage{ID: z.Member, Stream: stream, Due: time.UnixMilli(int64(z.Score))}
+		sm.Headers, sm.Fields = splitHeaders(fields)
+		out = append(out, sm)
 	}
 	return out, nil
 }

@@ -54,8 +54,12 @@ type Message struct {
 	// Stream is the key of the stream the entry was read from.
 	Stream string `json:"stream"`
 	// Fields are the entry's field/value pairs in stored order; a field
-	// name may repeat if the producer wrote it twice.
+	// name may repeat if the producer wrote it twice. Headers are not
+	// among them.
 	Fields []Field `json:"fields"`
+	// Headers are the entry's headers (see HeaderPrefix), named without
+	// the prefix, in stored order; nil when it has none.
+	Headers []Field `json:"headers,omitempty"`
 	// Deliveries is how many times Redis has delivered the entry to this
 	// group, starting at 1.
 	Deliveries int `json:"deliveries"`

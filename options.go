@@ -321,8 +321,10 @@ func DeleteIdleConsumers(d time.Duration) Option {
 }
 
 // WithMetrics reports what the consumer does to m: handler outcomes and
-// durations, running handlers, reclaimed entries, read errors. The
-// default reports nothing.
+// durations, running handlers, reclaimed entries, read errors; and if m
+// is also a HandleTracer, it wraps every handler call. It
+// serves Consumers and TopicConsumers alike. The default reports
+// nothing.
 func WithMetrics(m Metrics) Option {
 	return option(func(c *consumerConfig) error {
 		if m == nil {

@@ -358,9 +358,18 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 			<-tc.sem
 			continue
 		}
-		took, err := tc.calls.one(r.hctx, tc.handler, m)
+		ctx, span := r.hctx, HandleSpan(nil)
+		if tc.calls.tracer != nil {
+			ctx, span = tc.calls.trace(ctx, []*Message{m}, false, tc.topic.Name, r.p)
+		}
+		took, err := tc.calls.one(ctx, tc.handler, m)
 		<-tc.sem
-		switch tc.calls.outcome(m, err) {
+		outcome := tc.calls.outcome(m, err)
+		if span != nil {
+			span.Outcome(0, outcome, err)
+			span.End()
+		}
+		switch outcome {
 		case OutcomeAck:
 			if !r.ack(m) {
 				return false

@@ -26,6 +26,7 @@ type Publisher struct {
 	maxAge  time.Duration
 	now     func() time.Time
 	metrics Metrics
+	tracer  PublishTracer // nil unless metrics implements it
 	dedupe  time.Duration // how long a MsgID is remembered; 0: DefaultDedupeWindow
 
 	// Publish's sends go through one coalescer, or on a cluster through
@@ -79,7 +80,8 @@ func MaxAge(d time.Duration) PublisherOption {
 	}
 }
 
-// WithPublishMetrics reports each publish to m (Metrics.Published). The
+// WithPublishMetrics reports each publish to m (Metrics.Published), and
+// traces each publish call if m is also a PublishTracer. The
 // default reports nothing.
 func WithPublishMetrics(m Metrics) PublisherOption {
 	return func(p *Publisher) error {
@@ -109,6 +111,7 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 	if p.maxLen > 0 && p.maxAge > 0 {
 		return nil, fmt.Errorf("%w: MaxLen and MaxAge cannot be combined", ErrInvalidOption)
 	}
+	p.tracer, _ = tracersOf(p.metrics)
 	return p, nil
 }
 
@@ -132,6 +135,20 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // whose reply is not awaited. On Redis Cluster calls are coalesced per
 // hash slot, so a slow master delays only entries for its own slots.
 func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
+	if p.tracer == nil {
+		return p.publish(ctx, stream, fields)
+	}
+	call := PublishCall{Entries: []Entry{{Stream: stream, Fields: fields}}}
+	done := p.tracer.TracePublish(ctx, &call)
+	id, err := p.publish(ctx, stream, joinHeaders(call.Entries[0].Headers, fields))
+	if done != nil {
+		done([]string{id}, err)
+	}
+	return id, err
+}
+
+// publish is Publish without tracing; fields include any headers.
+func (p *Publisher) publish(ctx context.Context, stream string, fields []Field) (string, error) {
 	cmd, err := p.xadd(stream, fields)
 	if err != nil {
 		return "", err
@@ -162,6 +179,9 @@ func (p *Publisher) coalescer(cmd rueidis.Completed) *coalescer {
 type Entry struct {
 	Stream string
 	Fields []Field
+	// Headers are written with the entry, before its fields, each as the
+	// field HeaderPrefix+Name (see HeaderPrefix).
+	Headers []Field
 	// MsgID, when not empty, is the producer's ID for the entry: within
 	// the dedupe window (DedupeWindow) an entry with the MsgID of one
 	// already written to the stream is not written again, and the first
@@ -213,6 +233,20 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	if p.tracer == nil {
+		return p.publishBatch(ctx, entries)
+	}
+	call := PublishCall{Entries: append([]Entry(nil), entries...)}
+	done := p.tracer.TracePublish(ctx, &call)
+	ids, err := p.publishBatch(ctx, call.Entries)
+	if done != nil {
+		done(ids, err)
+	}
+	return ids, err
+}
+
+// publishBatch is PublishBatch without tracing.
+func (p *Publisher) publishBatch(ctx context.Context, entries []Entry) ([]string, error) {
 	if hasMsgID(entries) {
 		return p.publishBatchOnce(ctx, entries)
 	}
@@ -220,7 +254,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 	// entry must not leave the batch half written.
 	all := make(rueidis.Commands, len(entries))
 	for i, e := range entries {
-		cmd, err := p.xadd(e.Stream, e.Fields)
+		cmd, err := p.entryCmd(e)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}

@@ -267,7 +267,8 @@ func parseXRead(reply *rueidis.RedisMessage, stream string) ([]*Message, error) 
 			fs[j].Value, _ = kv[2*j+1].ToString()
 		}
 		m := &block[i]
-		m.ID, m.Stream, m.Fields, m.Deliveries = id, stream, fs, 1
+		m.ID, m.Stream, m.Deliveries = id, stream, 1
+		m.Headers, m.Fields = splitHeaders(fs)
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
@@ -320,5 +321,7 @@ func newMessage(stream string, e rueidis.XRangeSlice, deliveries int) *Message {
 	for i, fv := range e.FieldValues {
 		fields[i] = Field{Name: fv.Field, Value: fv.Value}
 	}
-	return &Message{ID: e.ID, Stream: stream, Fields: fields, Deliveries: deliveries}
+	m := &Message{ID: e.ID, Stream: stream, Deliveries: deliveries}
+	m.Headers, m.Fields = splitHeaders(fields)
+	return m
 }

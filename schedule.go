@@ -79,6 +79,9 @@ type ScheduledEntry struct {
 	Fields []Field
 	At     time.Time
 	In     time.Duration
+	// Headers are written with the entry when it is appended, as
+	// Entry.Headers are.
+	Headers []Field
 }
 
 // ScheduledMessage is an entry waiting to be moved into its stream
@@ -88,6 +91,8 @@ type ScheduledMessage struct {
 	Stream string    `json:"stream"`
 	Due    time.Time `json:"due"`
 	Fields []Field   `json:"fields"`
+	// Headers are the entry's headers (see HeaderPrefix).
+	Headers []Field `json:"headers,omitempty"`
 }
 
 // Value returns the value of the first field named name, or "".
@@ -107,7 +112,7 @@ func (m ScheduledMessage) Value(name string) string {
 // PublishAt for where the entry waits and how it arrives. d must be
 // between 0 and ten years; 0 makes it due at once.
 func (p *Publisher) PublishIn(ctx context.Context, stream string, d time.Duration, fields []Field) (string, error) {
-	ids, err := p.schedule(ctx, []ScheduledEntry{{Stream: stream, Fields: fields, In: d}})
+	ids, err := p.scheduleTraced(ctx, []ScheduledEntry{{Stream: stream, Fields: fields, In: d}}, "", nil)
 	return first(ids, err)
 }
 
@@ -129,7 +134,7 @@ func (p *Publisher) PublishAt(ctx context.Context, stream string, t time.Time, f
 	if t.IsZero() {
 		return "", fmt.Errorf("%w: PublishAt needs a due time, got the zero time", ErrInvalidOption)
 	}
-	ids, err := p.schedule(ctx, []ScheduledEntry{{Stream: stream, Fields: fields, At: t}})
+	ids, err := p.scheduleTraced(ctx, []ScheduledEntry{{Stream: stream, Fields: fields, At: t}}, "", nil)
 	return first(ids, err)
 }
 
@@ -151,7 +156,29 @@ func first(ids []string, err error) (string, error) {
 // fails the call before anything is sent. If some entries fail, their
 // IDs are "" and the error is a *BatchError, as for PublishBatch.
 func (p *Publisher) PublishBatchAt(ctx context.Context, entries []ScheduledEntry) ([]string, error) {
-	return p.schedule(ctx, entries)
+	return p.scheduleTraced(ctx, entries, "", nil)
+}
+
+// scheduleTraced is schedule through the publish tracer, if there is
+// one; topic and parts are those of a topic's events.
+func (p *Publisher) scheduleTraced(ctx context.Context, entries []ScheduledEntry, topic string, parts []int) ([]string, error) {
+	if p.tracer == nil || len(entries) == 0 {
+		return p.schedule(ctx, entries)
+	}
+	call := PublishCall{Entries: make([]Entry, len(entries)), Topic: topic, Partitions: parts, Scheduled: true}
+	for i, e := range entries {
+		call.Entries[i] = Entry{Stream: e.Stream, Fields: e.Fields, Headers: e.Headers}
+	}
+	done := p.tracer.TracePublish(ctx, &call)
+	traced := append([]ScheduledEntry(nil), entries...)
+	for i := range traced {
+		traced[i].Headers = call.Entries[i].Headers
+	}
+	ids, err := p.schedule(ctx, traced)
+	if done != nil {
+		done(ids, err)
+	}
+	return ids, err
 }
 
 // PublishTopicAt schedules events for their partitions of t, as
@@ -176,6 +203,7 @@ func (p *Publisher) PublishTopicIn(ctx context.Context, t *Topic, d time.Duratio
 func (p *Publisher) scheduleTopic(ctx context.Context, t *Topic, events []KeyedEntry, when func(*ScheduledEntry)) ([]TopicReceipt, error) {
 	entries := make([]ScheduledEntry, len(events))
 	receipts := make([]TopicReceipt, len(events))
+	parts := make([]int, len(events))
 	for i, e := range events {
 		if e.MsgID != "" {
 			// Scheduled entries are not de-duplicated: refuse rather than
@@ -184,15 +212,12 @@ func (p *Publisher) scheduleTopic(ctx context.Context, t *Topic, events []KeyedE
 				Err: errors.New("a scheduled event cannot carry a MsgID: scheduled entries are not de-duplicated")})
 		}
 		part := t.Partition(e.Key)
-		fields := e.Fields
-		if e.Key != "" {
-			fields = append([]Field{{Name: KeyField, Value: e.Key}}, e.Fields...)
-		}
-		entries[i] = ScheduledEntry{Stream: t.Stream(part), Fields: fields}
+		entries[i] = ScheduledEntry{Stream: t.Stream(part), Fields: keyed(e), Headers: e.Headers}
 		when(&entries[i])
 		receipts[i].Partition = part
+		parts[i] = part
 	}
-	ids, err := p.schedule(ctx, entries)
+	ids, err := p.scheduleTraced(ctx, entries, t.Name, parts)
 	for i := range ids {
 		receipts[i].ID = ids[i]
 	}
@@ -275,13 +300,14 @@ func (p *Publisher) schedule(ctx context.Context, entries []ScheduledEntry) ([]s
 		if len(e.Fields) == 0 {
 			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrNoFields})
 		}
-		if len(e.Fields) > maxDedupFields {
+		fields := joinHeaders(e.Headers, e.Fields)
+		if len(fields) > maxDedupFields {
 			// The move script passes the fields to XADD as one argument
 			// list, which Lua cannot unpack beyond a few thousand values:
 			// such an entry could never be moved, and would hold up every
 			// entry due after it.
 			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrInvalidOption,
-				Err: fmt.Errorf("a scheduled entry holds at most %d fields, got %d", maxDedupFields, len(e.Fields))})
+				Err: fmt.Errorf("a scheduled entry holds at most %d fields, got %d", maxDedupFields, len(fields))})
 		}
 		c := open[e.Stream]
 		if c == nil || len(c.idx) == scheduleChunk {
@@ -290,7 +316,7 @@ func (p *Publisher) schedule(ctx context.Context, entries []ScheduledEntry) ([]s
 			calls = append(calls, c)
 		}
 		c.idx = append(c.idx, i)
-		c.args = append(c.args, due, p.encodeScheduled(e.Fields))
+		c.args = append(c.args, due, p.encodeScheduled(fields))
 	}
 	execs := make([]rueidis.LuaExec, len(calls))
 	for i, c := range calls {

@@ -205,6 +205,8 @@ type KeyedEntry struct {
 	// MsgID, when not empty, de-duplicates the event within its
 	// partition's dedupe window, as Entry.MsgID does for a stream.
 	MsgID string
+	// Headers are written with the event, as Entry.Headers are.
+	Headers []Field
 }
 
 // TopicReceipt says where a topic event went.
@@ -226,24 +228,39 @@ type TopicReceipt struct {
 // some fail, receipts of those have an empty ID and the error is a
 // *BatchError.
 func (p *Publisher) PublishTopic(ctx context.Context, t *Topic, events ...KeyedEntry) ([]TopicReceipt, error) {
-	entries := make([]Entry, len(events))
+	entries, parts := t.entries(events)
 	receipts := make([]TopicReceipt, len(events))
-	for i, e := range events {
-		part := t.Partition(e.Key)
-		fields := e.Fields
-		if e.Key != "" {
-			fields = make([]Field, 0, len(e.Fields)+1)
-			fields = append(fields, Field{Name: KeyField, Value: e.Key})
-			fields = append(fields, e.Fields...)
-		}
-		entries[i] = Entry{Stream: t.Stream(part), Fields: fields, MsgID: e.MsgID}
+	for i, part := range parts {
 		receipts[i].Partition = part
 	}
-	sent, err := p.PublishEntries(ctx, entries)
+	sent, err := p.publishEntriesTraced(ctx, PublishCall{Entries: entries, Topic: t.Name, Partitions: parts})
 	for i := range sent {
 		receipts[i].ID, receipts[i].Duplicate = sent[i].ID, sent[i].Duplicate
 	}
 	return receipts, err
+}
+
+// entries returns the stream entries of events and their partitions.
+func (t *Topic) entries(events []KeyedEntry) ([]Entry, []int) {
+	entries := make([]Entry, len(events))
+	parts := make([]int, len(events))
+	for i, e := range events {
+		part := t.Partition(e.Key)
+		entries[i] = Entry{Stream: t.Stream(part), Fields: keyed(e), MsgID: e.MsgID, Headers: e.Headers}
+		parts[i] = part
+	}
+	return entries, parts
+}
+
+// keyed returns the fields of a topic event: its key (KeyField) first,
+// if it has one, then its own fields.
+func keyed(e KeyedEntry) []Field {
+	if e.Key == "" {
+		return e.Fields
+	}
+	fields := make([]Field, 0, len(e.Fields)+1)
+	fields = append(fields, Field{Name: KeyField, Value: e.Key})
+	return append(fields, e.Fields...)
 }
 
 // ReplicaAcks reports how many replicas confirmed having a write, as WAIT
@@ -262,10 +279,10 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 	if replicas < 0 || timeout <= 0 {
 		return nil, nil, fmt.Errorf("%w: PublishTopicWait needs replicas >= 0 and a positive timeout (WAIT 0 blocks forever)", ErrInvalidOption)
 	}
+	entries, parts := t.entries(events)
 	byPart := map[int][]int{} // partition -> indices into events
 	var order []int
-	for i, e := range events {
-		part := t.Partition(e.Key)
+	for i, part := range parts {
 		if _, ok := byPart[part]; !ok {
 			order = append(order, part)
 		}
@@ -276,17 +293,22 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 	for _, part := range order {
 		cmds := make(rueidis.Commands, 0, len(byPart[part])+1)
 		for _, i := range byPart[part] {
-			fields := events[i].Fields
-			if events[i].Key != "" {
-				fields = append([]Field{{Name: KeyField, Value: events[i].Key}}, events[i].Fields...)
-			}
-			cmd, err := p.entryCmd(Entry{Stream: t.Stream(part), Fields: fields, MsgID: events[i].MsgID})
-			if err != nil {
+			if err := p.checkEntry(entries[i]); err != nil {
 				return nil, nil, fmt.Errorf("event %d: %w", i, err)
 			}
-			cmds = append(cmds, cmd)
 		}
 		perPart[part] = cmds
+	}
+	var done func([]string, error)
+	if p.tracer != nil && len(entries) > 0 {
+		call := PublishCall{Entries: entries, Topic: t.Name, Partitions: parts}
+		done = p.tracer.TracePublish(ctx, &call)
+	}
+	for _, part := range order {
+		for _, i := range byPart[part] {
+			cmd, _ := p.entryCmd(entries[i]) // checked above
+			perPart[part] = append(perPart[part], cmd)
+		}
 	}
 	receipts := make([]TopicReceipt, len(events))
 	acks := make([]ReplicaAcks, 0, len(order))
@@ -314,8 +336,16 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 		}
 		acks = append(acks, ReplicaAcks{Partition: part, Replicas: n})
 	}
+	var err error
 	if len(errs) > 0 {
-		return receipts, acks, &BatchError{Errs: errs}
+		err = &BatchError{Errs: errs}
 	}
-	return receipts, acks, nil
+	if done != nil {
+		ids := make([]string, len(receipts))
+		for i, r := range receipts {
+			ids[i] = r.ID
+		}
+		done(ids, err)
+	}
+	return receipts, acks, err
 }
