@@ -63,6 +63,17 @@
 // the group. Reads always block for a bounded time (Block), and Shutdown
 // or Close interrupt them at once.
 //
+// # Headers and hooks
+//
+// Headers travel with an entry apart from its fields (Entry.Headers,
+// Message.Headers), stored as fields named with HeaderPrefix so that any
+// producer can set them. Publishers and Consumers report what they do to
+// a Metrics (WithPublishMetrics, WithMetrics); a Metrics that is also a
+// PublishTracer or HandleTracer wraps every publish and handler call, and
+// so can carry a trace from one to the other in the headers. The
+// sub-packages redstreamprom and redstreamotel implement these hooks for
+// Prometheus and OpenTelemetry; JoinHooks uses several at once.
+//
 // # Clients
 //
 // redstream works on a github.com/redis/rueidis client. Dial makes one from
