@@ -425,7 +425,9 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 	ctx, span := c.life.handlers, HandleSpan(nil)
 	if c.calls.tracer != nil {
 		ctx, span = c.calls.trace(ctx, run, true, "", 0)
-		defer span.End()
+		if span != nil { // a tracer may return none
+			defer span.End()
+		}
 	}
 	c.inFlight.Add(int64(len(run)))
 	took, err := c.calls.batch(ctx, c.batches, run)

@@ -6,8 +6,8 @@ import (
 )
 
 // Hooks are what Publishers and Consumers report their work to: a
-// Metrics, given with WithPublishMetrics, WithMetrics or
-// WithTopicMetrics, and, if the same value implements them, the optional
+// Metrics, given with WithPublishMetrics or WithMetrics (Consumers and
+// TopicConsumers alike), and, if the same value implements them, the optional
 // PublishTracer and HandleTracer, which wrap each publish and each
 // handler call so that a tracer can carry a trace from one to the other
 // in the entry's headers. redstreamprom implements Metrics;
