@@ -51,6 +51,8 @@ func TestQuickRun(t *testing.T) {
 		"watermill.latency.2000.p50", "watermill.latency.2000.p90", "watermill.latency.2000.p99",
 		"asynq.enqueue.64", "asynq.process",
 		"goredis.xadd.1", "goredis.seedconsumer.1",
+		"redstream.tracing.publish.batch", "redstream.tracing.publish.batch.traced.unsampled", "redstream.tracing.publish.batch.traced.sampled",
+		"redstream.tracing.consume.1", "redstream.tracing.consume.1.traced.unsampled", "redstream.tracing.consume.1.traced.sampled",
 	}
 	if _, err := exec.LookPath("redis-benchmark"); err == nil {
 		want = append(want, "ceiling.xadd")

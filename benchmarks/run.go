@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		{"redstream: topic consume", redstreamTopicConsume, "consume"},
 		{"redstream: CLI consume --json to a file", cliConsume, "consume"},
 		{"watermill: subscribe", watermillSubscribe, "consume"},
+		{"redstream: tracing off, unsampled, sampled", redstreamTracing, "tracing"},
 		{"asynq: enqueue and process", asynqRun, "peers"},
 		{"go-redis: XADD loop and the seed article's consumer", goRedisRun, "peers"},
 		{"redstream: latency", redstreamLatency, ""},

@@ -93,12 +93,16 @@ func PublishConcurrent(ctx context.Context, c rueidis.Client, stream string, n, 
 	return rate(fmt.Sprintf("publish, %d goroutines", g), n, time.Since(start)), nil
 }
 
-// PublishBatch measures n entries sent with PublishBatch in batches.
-func PublishBatch(ctx context.Context, c rueidis.Client, stream string, n, batch, size int) (Result, error) {
+// PublishBatch measures n entries sent with PublishBatch in batches, by
+// a Publisher made with opts.
+func PublishBatch(ctx context.Context, c rueidis.Client, stream string, n, batch, size int, opts ...redstream.PublisherOption) (Result, error) {
 	if err := reset(ctx, c, stream); err != nil {
 		return Result{}, err
 	}
-	p, _ := redstream.NewPublisher(c)
+	p, err := redstream.NewPublisher(c, opts...)
+	if err != nil {
+		return Result{}, err
+	}
 	f := fields(Payload(size))
 	entries := make([]redstream.Entry, batch)
 	for i := range entries {
