@@ -458,8 +458,16 @@ func (c *Consumer) handleBatch(msgs []*Message) {
 // without calling the handler again.
 func (c *Consumer) deadLetterNow(m *Message, cause error) {
 	c.held.remove(m)
+	var span HandleSpan
+	if c.calls.tracer != nil { // no handler call, but the trace shows the end
+		_, span = c.calls.trace(c.life.handlers, []*Message{m}, false, "", 0)
+	}
 	if c.toDeadLetter(m, cause) {
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, 0)
+	}
+	if span != nil {
+		span.Outcome(0, OutcomeDeadLetter, cause)
+		span.End()
 	}
 }
 

@@ -104,16 +104,16 @@ func deadLetterEntry(ctx context.Context, client rueidis.Client, group, consumer
 	for _, f := range joinHeaders(m.Headers, m.Fields) {
 		args = append(args, f.Name, f.Value)
 	}
-	if atomicKeys(client, m.Stream, dead) {
+	if atomicKeys(client, m.Stream, dead) && fitsScript(len(m.Headers)+len(m.Fields)) {
 		n, err := deadLetterScript.Exec(ctx, client, []string{m.Stream, dead}, args).AsInt64()
 		if err != nil {
 			return false, wrapErr("dead-letter", m.Stream+" -> "+dead, err)
 		}
 		return n == 1, nil
 	}
-	// Different cluster slots: write first, then acknowledge. A crash in
-	// between leaves the entry pending, so it may be dead-lettered twice,
-	// never lost.
+	// Different cluster slots, or more fields than a script can take:
+	// write first, then acknowledge. A crash in between leaves the entry
+	// pending, so it may be dead-lettered twice, never lost.
 	xadd := client.B().Xadd().Key(dead).Id("*").FieldValue()
 	for i := 2; i < len(args); i += 2 {
 		xadd = xadd.FieldValue(args[i], args[i+1])
@@ -324,7 +324,7 @@ func (q *DeadLetterQueue) replay(ctx context.Context, d *DeadLetter) (bool, erro
 	if target == "" {
 		target = q.stream
 	}
-	if len(d.Fields) == 0 {
+	if len(d.Fields) == 0 && len(d.Headers) == 0 {
 		return false, &Error{Op: "replay", Key: q.dead + " " + d.ID, Kind: ErrNoFields}
 	}
 	args := make([]string, 0, 1+2*(len(d.Headers)+len(d.Fields)))
@@ -332,7 +332,7 @@ func (q *DeadLetterQueue) replay(ctx context.Context, d *DeadLetter) (bool, erro
 	for _, f := range joinHeaders(d.Headers, d.Fields) {
 		args = append(args, f.Name, f.Value)
 	}
-	if atomicKeys(q.client, q.dead, target) {
+	if atomicKeys(q.client, q.dead, target) && fitsScript(len(d.Headers)+len(d.Fields)) {
 		err := replayScript.Exec(ctx, q.client, []string{q.dead, target}, args).Error()
 		if rueidis.IsRedisNil(err) {
 			return false, nil // replayed or purged by someone else meanwhile
@@ -342,8 +342,9 @@ func (q *DeadLetterQueue) replay(ctx context.Context, d *DeadLetter) (bool, erro
 		}
 		return true, nil
 	}
-	// Different cluster slots: publish first, then delete. A crash in
-	// between replays the letter twice, never loses it.
+	// Different cluster slots, or more fields than a script can take:
+	// publish first, then delete. A crash in between replays the letter
+	// twice, never loses it.
 	xadd := q.client.B().Xadd().Key(target).Id("*").FieldValue()
 	for i := 1; i < len(args); i += 2 {
 		xadd = xadd.FieldValue(args[i], args[i+1])

@@ -21,6 +21,16 @@ import "strings"
 // header by hand, as it would be from redis-cli.
 const HeaderPrefix = "redstream:h:"
 
+// maxScriptHeaders bounds the headers of an entry that passes through a
+// Lua script (a MsgID, a schedule): Lua unpacks at most about 8,000
+// values, which maxDedupFields user fields and this many headers stay
+// under. The few headers a tracer adds always fit.
+const maxScriptHeaders = 64
+
+// fitsScript reports whether an entry of n fields, headers included, can
+// be passed whole through a Lua script's argument list.
+func fitsScript(n int) bool { return n <= maxDedupFields+maxScriptHeaders }
+
 // isHeader reports whether a field's name marks it as a header.
 func isHeader(name string) bool { return strings.HasPrefix(name, HeaderPrefix) }
 

@@ -62,8 +62,11 @@ type HandleCall struct {
 // HandleTracer is an optional interface of a consumer's hooks: it is
 // called before every handler call, with the context the handler would
 // get, and returns the context to give it instead (carrying a span, say)
-// and a HandleSpan to report the call's outcome to (nil for none). It
-// must be safe for concurrent use.
+// and a HandleSpan to report the call's outcome to (nil for none). It is
+// also called for an entry a Consumer dead-letters without calling the
+// handler (delivered more often than MaxDeliveries, by consumers that
+// died), so that the trace shows where it ended. It must be safe for
+// concurrent use.
 type HandleTracer interface {
 	TraceHandle(ctx context.Context, call *HandleCall) (context.Context, HandleSpan)
 }
@@ -83,10 +86,14 @@ type HandleSpan interface {
 // the Metrics calls to all, and publish and handler calls to those that
 // implement PublishTracer or HandleTracer, each tracer's context handed
 // to the next. Use it to report to Prometheus and trace with
-// OpenTelemetry at once.
+// OpenTelemetry at once. Nil hooks are left out.
 func JoinHooks(hs ...Metrics) Metrics {
-	j := joinedHooks{all: hs}
+	var j joinedHooks
 	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		j.all = append(j.all, h)
 		if t, ok := h.(PublishTracer); ok {
 			j.pubs = append(j.pubs, t)
 		}

@@ -262,6 +262,7 @@ func (p *Publisher) noFields(e Entry) error {
 var (
 	errMsgIDTooLong = fmt.Errorf("a MsgID is at most %d bytes", maxMsgIDLen)
 	errDedupFields  = fmt.Errorf("an entry with a MsgID holds at most %d fields", maxDedupFields)
+	errDedupHeaders = fmt.Errorf("an entry with a MsgID holds at most %d headers", maxScriptHeaders)
 )
 
 // dedupeArgs checks e, which has a MsgID, and returns the keys and
@@ -282,10 +283,10 @@ func (p *Publisher) dedupeArgs(e Entry) (keys, args []string, err error) {
 	if window == 0 {
 		window = DefaultDedupeWindow
 	}
-	fields := joinHeaders(e.Headers, e.Fields)
-	if len(fields) > maxDedupFields {
-		return nil, nil, &Error{Op: "xadd", Key: e.Stream, Kind: ErrInvalidOption, Err: errDedupFields}
+	if len(e.Headers) > maxScriptHeaders {
+		return nil, nil, &Error{Op: "xadd", Key: e.Stream, Kind: ErrInvalidOption, Err: errDedupHeaders}
 	}
+	fields := joinHeaders(e.Headers, e.Fields)
 	args = make([]string, 3, 3+2*len(fields))
 	args[0] = strconv.FormatInt(window.Milliseconds(), 10)
 	switch {

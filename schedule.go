@@ -301,13 +301,13 @@ func (p *Publisher) schedule(ctx context.Context, entries []ScheduledEntry) ([]s
 			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrNoFields})
 		}
 		fields := joinHeaders(e.Headers, e.Fields)
-		if len(fields) > maxDedupFields {
+		if len(e.Fields) > maxDedupFields || len(e.Headers) > maxScriptHeaders {
 			// The move script passes the fields to XADD as one argument
 			// list, which Lua cannot unpack beyond a few thousand values:
 			// such an entry could never be moved, and would hold up every
 			// entry due after it.
 			return nil, fmt.Errorf("entry %d: %w", i, &Error{Op: "schedule", Key: e.Stream, Kind: ErrInvalidOption,
-				Err: fmt.Errorf("a scheduled entry holds at most %d fields, got %d", maxDedupFields, len(fields))})
+				Err: fmt.Errorf("a scheduled entry holds at most %d fields and %d headers, got %d and %d", maxDedupFields, maxScriptHeaders, len(e.Fields), len(e.Headers))})
 		}
 		c := open[e.Stream]
 		if c == nil || len(c.idx) == scheduleChunk {

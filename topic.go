@@ -272,9 +272,11 @@ type ReplicaAcks struct {
 
 // PublishTopicWait is PublishTopic followed, on each partition's node, by
 // WAIT replicas timeout: it returns the receipts in the order of events
-// and how many replicas acknowledged each partition's writes. A write acknowledged by a replica survives a
-// failover that promotes it. The receipts and errors are as for
-// PublishTopic; WAIT itself never fails a write that Redis accepted.
+// and how many replicas acknowledged each partition's writes. A write
+// acknowledged by a replica survives a failover that promotes it. The
+// receipts and errors are as for PublishTopic; a WAIT that fails (a lost
+// connection) is also the error of each event of its partition, whose
+// receipts still carry the IDs of what Redis accepted.
 func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int, timeout time.Duration, events ...KeyedEntry) ([]TopicReceipt, []ReplicaAcks, error) {
 	if replicas < 0 || timeout <= 0 {
 		return nil, nil, fmt.Errorf("%w: PublishTopicWait needs replicas >= 0 and a positive timeout (WAIT 0 blocks forever)", ErrInvalidOption)
@@ -288,31 +290,38 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 		}
 		byPart[part] = append(byPart[part], i)
 	}
-	// Build (and so check) every command before sending any.
-	perPart := map[int]rueidis.Commands{}
-	for _, part := range order {
-		cmds := make(rueidis.Commands, 0, len(byPart[part])+1)
-		for _, i := range byPart[part] {
-			if err := p.checkEntry(entries[i]); err != nil {
-				return nil, nil, fmt.Errorf("event %d: %w", i, err)
-			}
-		}
-		perPart[part] = cmds
-	}
 	var done func([]string, error)
 	if p.tracer != nil && len(entries) > 0 {
 		call := PublishCall{Entries: entries, Topic: t.Name, Partitions: parts}
 		done = p.tracer.TracePublish(ctx, &call)
 	}
+	// Build (and so check) every command before sending any, with the
+	// headers a tracer added.
+	perPart := map[int]rueidis.Commands{}
 	for _, part := range order {
+		cmds := make(rueidis.Commands, 0, len(byPart[part])+1)
 		for _, i := range byPart[part] {
-			cmd, _ := p.entryCmd(entries[i]) // checked above
-			perPart[part] = append(perPart[part], cmd)
+			cmd, err := p.entryCmd(entries[i])
+			if err != nil {
+				err = fmt.Errorf("event %d: %w", i, err)
+				if done != nil {
+					done(nil, err)
+				}
+				return nil, nil, err
+			}
+			cmds = append(cmds, cmd)
 		}
+		perPart[part] = cmds
 	}
 	receipts := make([]TopicReceipt, len(events))
 	acks := make([]ReplicaAcks, 0, len(order))
-	var errs []error
+	var errs []error // one per event once any failed
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(events))
+		}
+		errs[i] = err
+	}
 	for _, part := range order {
 		cmds := perPart[part]
 		// One dedicated connection per partition: WAIT counts the writes
@@ -325,19 +334,25 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 			receipts[i].Partition = part
 			rc, err := receiptOf(res[j], events[i].MsgID != "")
 			if err != nil {
-				errs = append(errs, wrapErr("xadd", t.Stream(part), err))
+				fail(i, wrapErr("xadd", t.Stream(part), err))
 				continue
 			}
 			receipts[i].ID, receipts[i].Duplicate = rc.ID, rc.Duplicate
 		}
 		n, err := res[len(res)-1].AsInt64()
 		if err != nil {
-			errs = append(errs, wrapErr("wait", t.Stream(part), err))
+			// The writes are unconfirmed: each written event of the
+			// partition keeps its ID and carries the WAIT's error.
+			for _, i := range byPart[part] {
+				if errs == nil || errs[i] == nil {
+					fail(i, wrapErr("wait", t.Stream(part), err))
+				}
+			}
 		}
 		acks = append(acks, ReplicaAcks{Partition: part, Replicas: n})
 	}
 	var err error
-	if len(errs) > 0 {
+	if errs != nil {
 		err = &BatchError{Errs: errs}
 	}
 	if done != nil {

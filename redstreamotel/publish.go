@@ -41,7 +41,7 @@ func (h *Hooks) publishOne(ctx context.Context, call *redstream.PublishCall) fun
 	dest, part := destination(call, 0)
 	attrs := producerAttrs(semconv.MessagingOperationTypeSend, dest, part, call.Scheduled, 1)
 	opts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
-	_, custom := h.extract(e.Headers)
+	custom := h.callerContext(e)
 	if custom.IsValid() {
 		// The caller's creation context: kept, linked, and this span is
 		// not the message's producer (conventions: CLIENT).
@@ -83,7 +83,7 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 		if p != part {
 			part = -1
 		}
-		if _, custom := h.extract(e.Headers); custom.IsValid() {
+		if custom := h.callerContext(e); custom.IsValid() {
 			links = append(links, trace.Link{SpanContext: custom})
 			continue
 		}
