@@ -336,6 +336,8 @@ func TestParseJSONLineHeaders(t *testing.T) {
 	}{
 		{line: `{"headers":{"t":"1","u":"2"},"a":"b"}`, headers: redstream.Fields("t", "1", "u", "2"), fields: redstream.Fields("a", "b")},
 		{line: `{"a":"b","headers":{"n":1.50,"o":{"x":null}}}`, headers: redstream.Fields("n", "1.50", "o", `{"x":null}`), fields: redstream.Fields("a", "b")},
+		{line: ` { "headers" : { "t" : "1" } , "a" : "b" } `, headers: redstream.Fields("t", "1"), fields: redstream.Fields("a", "b")},
+		{line: `{"headers": [ {"name": "t", "value": "1"} ],"a":"b"}`, headers: redstream.Fields("t", "1"), fields: redstream.Fields("a", "b")},
 		{line: `{"headers":[],"a":"b"}`, fields: redstream.Fields("a", "b")},
 		{line: `{"headers":{},"a":"b"}`, fields: redstream.Fields("a", "b")},
 		{line: `{"headers":[{"name":"t","value":"1"},{"name":"t","value":"2"}],"a":"b"}`, headers: redstream.Fields("t", "1", "t", "2"), fields: redstream.Fields("a", "b")},
@@ -476,4 +478,26 @@ func TestHeaderlessOutputUnchanged(t *testing.T) {
 	if err := writeScheduled(&b, "s", []redstream.ScheduledMessage{{ID: "x", Due: time.Now(), Fields: m.Fields}}); err != nil || strings.Contains(b.String(), "HEADERS") {
 		t.Errorf("scheduled list without headers:\n%s", b.String())
 	}
+}
+
+// FuzzParseJSONLineHeaders checks that any line with a headers member
+// either fails cleanly or gives fields and named headers.
+func FuzzParseJSONLineHeaders(f *testing.F) {
+	for _, s := range []string{`{"headers":{"t":"1"},"a":"b"}`, `{"headers":[{"name":"t","value_base64":"/w=="}],"a":"b"}`, `{"headers":[{}],"a":1}`, `{"headers":null}`, `{"headers":[[]],"a":"b"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		headers, fields, err := parseJSONLine([]byte(line), "headers")
+		if err != nil {
+			return
+		}
+		if len(fields) == 0 {
+			t.Fatalf("parseJSONLine(%q) returned no fields and no error", line)
+		}
+		for _, h := range headers {
+			if h.Name == "" {
+				t.Fatalf("parseJSONLine(%q) returned a header without a name: %q", line, headers)
+			}
+		}
+	})
 }
