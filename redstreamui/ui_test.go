@@ -190,9 +190,9 @@ func TestEntryMarkupRendersAsText(t *testing.T) {
 	d := newDash(t)
 	s := seed(d)
 	evil := `<img src=x onerror=alert(1)>`
-	d.xadd(evil, "f<b>bold</b>", script)
+	d.xadd(evil, redstream.HeaderPrefix+"h<b>bold</b>", script, "f<b>bold</b>", script)
 	d.must("XGROUP", "CREATE", evil, "g<b>bold</b>", "0")
-	deadID := d.deadLetter(evil, "1-1", "x", script)
+	deadID := d.deadLetter(evil, "1-1", redstream.HeaderPrefix+"h<b>bold</b>", script, "x", script)
 
 	for _, path := range []string{
 		"/",
@@ -214,6 +214,12 @@ func TestEntryMarkupRendersAsText(t *testing.T) {
 	wantContains(t, "stream page", body, `<span class="value">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</span>`)
 	body = d.ok("/dead?stream=orders")
 	wantContains(t, "dead page", body, `boom &lt;b&gt;bold&lt;/b&gt;`)
+	// Headers are escaped as fields are.
+	for _, path := range []string{"/stream?name=" + url.QueryEscape(evil), "/dead?stream=" + url.QueryEscape(evil)} {
+		wantContains(t, path, d.ok(path), `<span class="header"><span class="name">h&lt;b&gt;bold&lt;/b&gt;</span><span class="value">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</span></span>`)
+	}
+	wantContains(t, "dead entry page", d.ok("/dead/entry?stream="+url.QueryEscape(evil)+"&id="+deadID),
+		`<td class="name">h&lt;b&gt;bold&lt;/b&gt;</td><td class="value">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</td>`)
 }
 
 // actionMarkup finds what read-only pages must not have.

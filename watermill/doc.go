@@ -53,8 +53,13 @@
 //
 // # Field layout
 //
-// DefaultMarshaler writes watermill-redisstream's layout, so both
-// libraries read each other's entries: _watermill_message_uuid, payload,
-// and metadata as a MessagePack map. Entries from other producers are
-// delivered too, with the entry ID as UUID; see DefaultMarshaler.
+// DefaultMarshaler writes watermill-redisstream's layout,
+// _watermill_message_uuid and payload, with the metadata as redstream
+// headers (redstream.HeaderPrefix): any redstream consumer reads it as
+// Message.Headers, and headers from any producer arrive as metadata. It
+// reads watermill-redisstream's MessagePack metadata field too.
+// RedisstreamMarshaler writes that field instead of headers, for
+// watermill-redisstream subscribers, which read metadata only there.
+// Entries from other producers are delivered too, with the entry ID as
+// UUID; see DefaultMarshaler.
 package redstreamwm

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -13,8 +14,9 @@ import (
 )
 
 // The fields of the Watermill layout. They are the ones
-// github.com/ThreeDotsLabs/watermill-redisstream writes, so entries move
-// both ways between that library and this one.
+// github.com/ThreeDotsLabs/watermill-redisstream writes, so its entries
+// are read here, and entries written here with RedisstreamMarshaler are
+// read there.
 const (
 	// UUIDField holds the Watermill message UUID. Its presence marks an
 	// entry as written in the Watermill layout.
@@ -22,7 +24,9 @@ const (
 	// PayloadField holds the payload bytes as they are.
 	PayloadField = "payload"
 	// MetadataField holds the metadata as a MessagePack map of strings to
-	// strings; it is left out when the metadata is empty.
+	// strings, in entries written by watermill-redisstream or by
+	// RedisstreamMarshaler; it is left out when the metadata is empty.
+	// DefaultMarshaler writes metadata as headers instead, and reads both.
 	MetadataField = "metadata"
 )
 
@@ -30,45 +34,62 @@ const (
 // back into messages. Implementations must be safe for concurrent use.
 type Marshaler interface {
 	// Marshal returns the fields of the entry that carries msg to topic.
+	// A field whose name starts with redstream.HeaderPrefix is one of
+	// the entry's headers: the Publisher writes it as such (before the
+	// other fields, where a publish tracer sees it).
 	Marshal(topic string, msg *message.Message) ([]redstream.Field, error)
-	// Unmarshal returns the message an entry carries. The Subscriber sets
-	// the returned message's context; an error sends the entry to the
-	// dead-letter stream at once (it wraps redstream.ErrDecode).
+	// Unmarshal returns the message an entry carries; the entry's
+	// headers are in entry.Headers, apart from its Fields. The Subscriber
+	// sets the returned message's context; an error sends the entry to
+	// the dead-letter stream at once (it wraps redstream.ErrDecode).
 	Unmarshal(entry *redstream.Message) (*message.Message, error)
 }
 
-// DefaultMarshaler writes and reads the Watermill layout:
+// DefaultMarshaler writes and reads the Watermill layout, with metadata
+// as redstream headers:
 //
+//	redstream:h:<key>        one header per metadata key, with its value,
+//	                         sorted by key (see redstream.HeaderPrefix)
 //	_watermill_message_uuid  the message UUID
 //	payload                  the payload bytes, unchanged
-//	metadata                 the metadata as a MessagePack map (omitted when empty)
 //
-// Entries without a _watermill_message_uuid field, written by other
-// producers (redis-cli, redstream.Publisher, other languages), are still
-// delivered:
+// So any redstream consumer reads a message's metadata as the entry's
+// Headers, redis-cli shows it as fields named redstream:h:..., and
+// headers written by any producer (a redstream.Publisher's Entry.Headers,
+// a tracer's traceparent) arrive as metadata. Each key is a field of its
+// own: while the Publisher deduplicates (DedupWindow), a message with more
+// than about 3,990 metadata keys exceeds what its script can write, and
+// Publish fails; RedisstreamMarshaler packs the metadata into one field.
+//
+// It also reads the MessagePack "metadata" field of entries written by
+// watermill-redisstream or RedisstreamMarshaler; a key that is both a
+// header and in that field takes the header's value. Entries without a
+// _watermill_message_uuid field, written by other producers (redis-cli,
+// redstream.Publisher, other languages), are still delivered:
 //
 //   - UUID: the entry ID ("1700000000000-0"), the same on every
 //     redelivery, so Watermill's deduplication works.
 //   - An entry whose only field is named payload: that value is the
-//     payload, and the metadata is empty.
+//     payload, and the metadata is its headers.
 //   - Any other entry: the payload is a JSON object of the fields in
 //     entry order, every value a JSON string (of a repeated name the
 //     first wins; invalid UTF-8 becomes U+FFFD), and every field is also
-//     a metadata key with its value.
+//     a metadata key with its value, as is every header (a header wins
+//     over a field of the same name).
 //
 // The zero value is ready to use.
 type DefaultMarshaler struct{}
 
-// Marshal writes msg in the Watermill layout.
+// Marshal writes msg in the Watermill layout, its metadata as headers.
 func (DefaultMarshaler) Marshal(_ string, msg *message.Message) ([]redstream.Field, error) {
-	fs := make([]redstream.Field, 0, 3)
+	fs := make([]redstream.Field, 0, len(msg.Metadata)+2)
+	for _, k := range sortedKeys(msg.Metadata) {
+		fs = append(fs, redstream.Field{Name: redstream.HeaderPrefix + k, Value: msg.Metadata[k]})
+	}
 	fs = append(fs,
 		redstream.Field{Name: UUIDField, Value: msg.UUID},
 		redstream.Field{Name: PayloadField, Value: string(msg.Payload)},
 	)
-	if len(msg.Metadata) > 0 {
-		fs = append(fs, redstream.Field{Name: MetadataField, Value: string(encodeMetadata(msg.Metadata))})
-	}
 	return fs, nil
 }
 
@@ -87,10 +108,13 @@ func (DefaultMarshaler) Unmarshal(e *redstream.Message) (*message.Message, error
 			}
 			msg.Metadata = m
 		}
+		setHeaders(msg, e.Headers)
 		return msg, nil
 	}
 	if len(e.Fields) == 1 && e.Fields[0].Name == PayloadField {
-		return message.NewMessage(e.ID, []byte(e.Fields[0].Value)), nil
+		msg := message.NewMessage(e.ID, []byte(e.Fields[0].Value))
+		setHeaders(msg, e.Headers)
+		return msg, nil
 	}
 	msg := message.NewMessage(e.ID, fieldsJSON(e.Fields))
 	for _, f := range e.Fields {
@@ -98,7 +122,74 @@ func (DefaultMarshaler) Unmarshal(e *redstream.Message) (*message.Message, error
 			msg.Metadata[f.Name] = f.Value
 		}
 	}
+	setHeaders(msg, e.Headers)
 	return msg, nil
+}
+
+// setHeaders sets each header as a metadata key; of a repeated name the
+// first wins, as Message.Header reads it.
+func setHeaders(msg *message.Message, headers []redstream.Field) {
+	for i := len(headers) - 1; i >= 0; i-- {
+		msg.Metadata[headers[i].Name] = headers[i].Value
+	}
+}
+
+// RedisstreamMarshaler writes watermill-redisstream's own layout, the
+// one DefaultMarshaler wrote before metadata became headers:
+//
+//	_watermill_message_uuid  the message UUID
+//	payload                  the payload bytes, unchanged
+//	metadata                 the metadata as a MessagePack map (omitted when empty)
+//
+// Give it to a Publisher (WithMarshaler) while subscribers built on
+// watermill-redisstream still read the topic: they read the metadata
+// field and ignore headers, so with DefaultMarshaler they would get the
+// messages without their metadata. It reads entries as DefaultMarshaler
+// does, so a Subscriber with either reads what both write. The zero value
+// is ready to use.
+type RedisstreamMarshaler struct{}
+
+// Marshal writes msg in watermill-redisstream's layout.
+func (RedisstreamMarshaler) Marshal(_ string, msg *message.Message) ([]redstream.Field, error) {
+	fs := make([]redstream.Field, 0, 3)
+	fs = append(fs,
+		redstream.Field{Name: UUIDField, Value: msg.UUID},
+		redstream.Field{Name: PayloadField, Value: string(msg.Payload)},
+	)
+	if len(msg.Metadata) > 0 {
+		fs = append(fs, redstream.Field{Name: MetadataField, Value: string(encodeMetadata(msg.Metadata))})
+	}
+	return fs, nil
+}
+
+// Unmarshal reads an entry as DefaultMarshaler.Unmarshal does.
+func (RedisstreamMarshaler) Unmarshal(e *redstream.Message) (*message.Message, error) {
+	return DefaultMarshaler{}.Unmarshal(e)
+}
+
+// splitHeaders separates the fields a Marshaler returned into the entry's
+// headers, named without redstream.HeaderPrefix, and its other fields, in
+// their order. It returns fs itself when there are no headers.
+func splitHeaders(fs []redstream.Field) (headers, fields []redstream.Field) {
+	n := 0
+	for _, f := range fs {
+		if strings.HasPrefix(f.Name, redstream.HeaderPrefix) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, fs
+	}
+	headers = make([]redstream.Field, 0, n)
+	fields = make([]redstream.Field, 0, len(fs)-n)
+	for _, f := range fs {
+		if name, ok := strings.CutPrefix(f.Name, redstream.HeaderPrefix); ok {
+			headers = append(headers, redstream.Field{Name: name, Value: f.Value})
+		} else {
+			fields = append(fields, f)
+		}
+	}
+	return headers, fields
 }
 
 // fieldsJSON encodes fields as a JSON object of strings in entry order;
@@ -123,16 +214,25 @@ func fieldsJSON(fs []redstream.Field) []byte {
 	return append(b, '}')
 }
 
+// sortedKeys returns the metadata's keys in order, so that the same
+// metadata always gives the same entry.
+func sortedKeys(md message.Metadata) []string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // encodeMetadata writes metadata as a MessagePack map of strings, keys
 // sorted so that the same metadata always gives the same bytes.
 func encodeMetadata(md message.Metadata) []byte {
-	keys := make([]string, 0, len(md))
+	keys := sortedKeys(md)
 	size := 5
 	for k, v := range md {
-		keys = append(keys, k)
 		size += len(k) + len(v) + 10
 	}
-	sort.Strings(keys)
 	b := make([]byte, 0, size)
 	switch n := len(keys); {
 	case n < 16:

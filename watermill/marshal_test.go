@@ -33,8 +33,18 @@ func sampleMessages() []*message.Message {
 	}
 }
 
+// asEntry is the Message a consumer reads of an entry written with fs:
+// the fields named with redstream.HeaderPrefix are its headers.
 func asEntry(fs []redstream.Field) *redstream.Message {
-	return &redstream.Message{ID: "1700000000000-0", Stream: "s", Fields: fs, Deliveries: 1}
+	m := &redstream.Message{ID: "1700000000000-0", Stream: "s", Deliveries: 1}
+	for _, f := range fs {
+		if name, ok := strings.CutPrefix(f.Name, redstream.HeaderPrefix); ok {
+			m.Headers = append(m.Headers, redstream.Field{Name: name, Value: f.Value})
+		} else {
+			m.Fields = append(m.Fields, f)
+		}
+	}
+	return m
 }
 
 func TestDefaultMarshalerRoundTrip(t *testing.T) {
@@ -45,11 +55,16 @@ func TestDefaultMarshalerRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fs[0].Name != redstreamwm.UUIDField || fs[1].Name != redstreamwm.PayloadField {
-				t.Fatalf("layout: %s, %s first", fs[0].Name, fs[1].Name)
+			// One header per metadata key, then the UUID and the payload.
+			n := len(in.Metadata)
+			if len(fs) != n+2 || fs[n].Name != redstreamwm.UUIDField || fs[n+1].Name != redstreamwm.PayloadField {
+				t.Fatalf("layout: %d fields for %d metadata keys, then %v", len(fs), n, fs[n:])
 			}
-			if hasMeta := len(fs) == 3; hasMeta != (len(in.Metadata) > 0) {
-				t.Fatalf("%d fields for %d metadata keys", len(fs), len(in.Metadata))
+			for _, f := range fs[:n] {
+				k, ok := strings.CutPrefix(f.Name, redstream.HeaderPrefix)
+				if v, in := in.Metadata[k]; !ok || !in || v != f.Value {
+					t.Fatalf("field %q=%q is not a header of the metadata", f.Name, f.Value)
+				}
 			}
 			out, err := m.Unmarshal(asEntry(fs))
 			if err != nil {
@@ -78,7 +93,7 @@ func toFields(values map[string]any) []redstream.Field {
 }
 
 func TestInteropWithWatermillRedisstream(t *testing.T) {
-	var ours redstreamwm.DefaultMarshaler
+	var ours redstreamwm.RedisstreamMarshaler
 	var theirs redisstream.DefaultMarshallerUnmarshaller
 	for _, in := range sampleMessages() {
 		t.Run(in.UUID, func(t *testing.T) {

@@ -67,7 +67,8 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		if err != nil {
 			return fmt.Errorf("redstreamwm: marshal message %s: %w", msg.UUID, err)
 		}
-		entries[i] = redstream.Entry{Stream: topic, Fields: fs}
+		headers, fields := splitHeaders(fs)
+		entries[i] = redstream.Entry{Stream: topic, Fields: fields, Headers: headers}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.publishTimeout)
 	defer cancel()
@@ -85,7 +86,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		ctx = context.WithValue(ctx, dedupPlanKey{}, plan)
 	}
 	if len(entries) == 1 {
-		_, err := p.pub.Publish(ctx, topic, entries[0].Fields)
+		_, err := p.pub.PublishEntry(ctx, entries[0])
 		return err
 	}
 	_, err := p.pub.PublishBatch(ctx, entries)

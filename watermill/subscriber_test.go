@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,11 +92,11 @@ func TestRoundTripThroughRedis(t *testing.T) {
 	for _, fv := range e.FieldValues {
 		names = append(names, fv.Field)
 	}
-	if got := names; len(got) != 3 || got[0] != redstreamwm.UUIDField || got[1] != redstreamwm.PayloadField || got[2] != redstreamwm.MetadataField {
-		t.Fatalf("fields = %v", got)
+	if got, want := names, []string{redstream.HeaderPrefix + "empty", redstream.HeaderPrefix + "trace", redstreamwm.UUIDField, redstreamwm.PayloadField}; !slices.Equal(got, want) {
+		t.Fatalf("fields = %v, want %v", got, want)
 	}
-	if e.FieldValues[0].Value != "uuid-1" || e.FieldValues[1].Value != string(in.Payload) {
-		t.Fatalf("uuid/payload fields = %q, %q", e.FieldValues[0].Value, e.FieldValues[1].Value)
+	if e.FieldValues[2].Value != "uuid-1" || e.FieldValues[3].Value != string(in.Payload) {
+		t.Fatalf("uuid/payload fields = %q, %q", e.FieldValues[2].Value, e.FieldValues[3].Value)
 	}
 
 	ch, err := sub.Subscribe(context.Background(), "orders")

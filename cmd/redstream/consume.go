@@ -118,13 +118,20 @@ many existing entries it leaves out. An existing group keeps its position.
 Text lines are "<id> field=value field=value ..."; a name or value is
 quoted, Go style (%q), when it is empty, holds spaces, quotes, "=" or
 backslashes, or is not printable, valid UTF-8: invalid bytes show as \xNN,
-and unquoting gives back the exact bytes.
+and unquoting gives back the exact bytes. An entry's headers (publish
+--header) come before its fields, named as the entry stores them:
+"<id> ` + redstream.HeaderPrefix + `traceparent=00-... field=value ...". No
+field has a name that starts with "` + redstream.HeaderPrefix + `": such a field is
+a header.
 --json prints one object per line:
   {"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"deliveries":1}
 where "fields" lists the entry's fields in their order (a name the producer
-wrote twice appears twice). A name, value or stream that is not valid UTF-8
-is written instead as "name_base64", "value_base64" or "stream_base64":
-the standard base64 of its bytes.
+wrote twice appears twice). An entry with headers also has
+"headers":[{"name":"traceparent","value":"..."},...] after "fields", the
+names without the prefix; it is left out when there are none. A name,
+value or stream that is not valid UTF-8 is written instead as
+"name_base64", "value_base64" or "stream_base64": the standard base64 of
+its bytes.
 
 Entries are read and printed up to --concurrency at a time, with one write
 each time, in stream order (an entry delivered again, after a failed write,

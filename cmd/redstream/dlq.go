@@ -24,7 +24,7 @@ func (a *app) dlqCmd() *cobra.Command {
 "<stream>:dead", or "<stream><suffix>" with --dead-suffix. Consumers move
 there the entries that failed MaxDeliveries times, failed with a permanent
 error, or could not be decoded. Each dead letter keeps the original
-entry's fields and says where it came from and why it failed.
+entry's fields and headers and says where it came from and why it failed.
 
 replay re-publishes dead letters to their stream as new entries and removes
 them from the dead-letter stream, each in one atomic step.
@@ -32,10 +32,12 @@ them from the dead-letter stream, each in one atomic step.
 list --json and show --json print one object per dead letter:
   {"id":"...","original_id":"...","stream":"...","group":"...","consumer":"...",
    "deliveries":5,"error":"...","time":"2024-05-01T12:00:00Z",
-   "fields":[{"name":"...","value":"..."},...]}
-with the fields as consume --json prints them, and a member that is not
-valid UTF-8 written as "<member>_base64" (the base64 of its bytes). The
-text of show quotes, Go style, a name or value that is not printable.
+   "fields":[{"name":"...","value":"..."},...],"headers":[...]}
+with the fields and headers as consume --json prints them ("headers" left
+out when the entry had none), and a member that is not valid UTF-8 written
+as "<member>_base64" (the base64 of its bytes). The text of show lists the
+headers, if any, apart from the fields, and quotes, Go style, a name or
+value that is not printable.
 
 IDs (--id, --from, --to, show's argument) are entry IDs such as
 1700000000000-0; --from and --to also take - and + (the first and last).`,
@@ -301,6 +303,12 @@ func writeDeadLetter(w io.Writer, d *redstream.DeadLetter) error {
 		fmt.Fprintf(tw, "time\t%s\n", d.Time.Format(time.RFC3339Nano))
 	}
 	fmt.Fprintf(tw, "error\t%s\n", valueText(d.Error)) // whole: a panic's stack spans lines
+	if len(d.Headers) > 0 {
+		fmt.Fprintln(tw, "headers")
+		for _, h := range d.Headers {
+			fmt.Fprintf(tw, "  %s\t%s\n", nameText(h.Name), valueText(h.Value))
+		}
+	}
 	fmt.Fprintln(tw, "fields")
 	for _, f := range d.Fields {
 		fmt.Fprintf(tw, "  %s\t%s\n", nameText(f.Name), valueText(f.Value))

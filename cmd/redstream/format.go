@@ -61,12 +61,23 @@ func valueText(s string) string {
 	return strconv.Quote(s)
 }
 
-// textLine formats "<id> field=value ...\n".
+// textLine formats "<id> redstream:h:name=value ... field=value ...\n":
+// the entry's headers first, as the entry stores them (see
+// redstream.HeaderPrefix), then its fields. A field cannot have a name
+// that starts with the prefix (a reader takes such a field as a header),
+// so no header reads as a field, and the line's tokens are what XADD
+// would be given to write the entry again.
 func textLine(m *redstream.Message) []byte { return appendTextLine(nil, m) }
 
 // appendTextLine appends textLine(m) to b.
 func appendTextLine(b []byte, m *redstream.Message) []byte {
 	b = append(b, m.ID...)
+	for _, h := range m.Headers {
+		b = append(b, ' ')
+		b = appendHeaderName(b, h.Name)
+		b = append(b, '=')
+		b = appendQuotedIfNeeded(b, h.Value)
+	}
 	for _, f := range m.Fields {
 		b = append(b, ' ')
 		b = appendQuotedIfNeeded(b, f.Name)
@@ -76,23 +87,40 @@ func appendTextLine(b []byte, m *redstream.Message) []byte {
 	return append(b, '\n')
 }
 
+// appendHeaderName appends the field name that stores the header name,
+// redstream.HeaderPrefix+name, quoted as appendQuotedIfNeeded would quote
+// it.
+func appendHeaderName(b []byte, name string) []byte {
+	if needsQuotes(name) && name != "" { // the prefix makes "" a plain name
+		return strconv.AppendQuote(b, redstream.HeaderPrefix+name)
+	}
+	b = append(b, redstream.HeaderPrefix...)
+	return append(b, name...)
+}
+
 // appendQuotedIfNeeded appends s, quoted Go style when printing it bare
-// would be ambiguous on a "field=value field=value" line or unprintable:
-// when it is empty, holds a space, a quote, "=" or a backslash, or is not
-// printable, valid UTF-8.
+// would be ambiguous on a "field=value field=value" line or unprintable
+// (needsQuotes).
 func appendQuotedIfNeeded(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, `""`...)
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == ' ' || c == '"' || c == '=' || c == '\\' {
-			return strconv.AppendQuote(b, s)
-		}
-	}
-	if !printable(s) {
+	if needsQuotes(s) {
 		return strconv.AppendQuote(b, s)
 	}
 	return append(b, s...)
+}
+
+// needsQuotes reports whether s must be quoted on a "field=value" line:
+// when it is empty, holds a space, a quote, "=" or a backslash, or is not
+// printable, valid UTF-8.
+func needsQuotes(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ' ' || c == '"' || c == '=' || c == '\\' {
+			return true
+		}
+	}
+	return !printable(s)
 }
 
 // quoteIfNeeded returns s as appendQuotedIfNeeded writes it.
@@ -100,11 +128,13 @@ func quoteIfNeeded(s string) string { return string(appendQuotedIfNeeded(nil, s)
 
 // jsonLine formats an entry as one JSON object and a newline:
 //
-//	{"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"deliveries":1}
+//	{"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"headers":[...],"deliveries":1}
 //
 // Fields are a list of name/value pairs in the entry's order, repeated
-// names included; what encoding/json writes for a *redstream.Message of
-// valid UTF-8. A member that is not valid UTF-8 is written as "<key>_base64".
+// names included; headers, named without redstream.HeaderPrefix, a list
+// of the same pairs, left out when the entry has none. It is what
+// encoding/json writes for a *redstream.Message of valid UTF-8. A member
+// that is not valid UTF-8 is written as "<key>_base64".
 func jsonLine(m *redstream.Message) []byte { return appendJSONLine(nil, m) }
 
 // appendJSONLine appends jsonLine(m) to b. It is consume's hot path: no
@@ -116,9 +146,20 @@ func appendJSONLine(b []byte, m *redstream.Message) []byte {
 	b = appendJSONMember(b, "stream", m.Stream)
 	b = append(b, `,"fields":`...)
 	b = appendJSONFields(b, m.Fields)
+	b = appendJSONHeaders(b, m.Headers)
 	b = append(b, `,"deliveries":`...)
 	b = strconv.AppendInt(b, int64(m.Deliveries), 10)
 	return append(b, "}\n"...)
+}
+
+// appendJSONHeaders appends `,"headers":[...]` when there are headers,
+// in the form of fields, as the library's omitempty tag has it.
+func appendJSONHeaders(b []byte, headers []redstream.Field) []byte {
+	if len(headers) == 0 {
+		return b
+	}
+	b = append(b, `,"headers":`...)
+	return appendJSONFields(b, headers)
 }
 
 // appendJSONFields appends fields as a JSON list of name/value pairs.
@@ -159,6 +200,7 @@ func deadLetterJSON(d *redstream.DeadLetter) []byte {
 	b = d.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","fields":`...)
 	b = appendJSONFields(b, d.Fields)
+	b = appendJSONHeaders(b, d.Headers)
 	return append(b, "}\n"...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,13 +39,14 @@ const (
 func (a *app) publishCmd() *cobra.Command {
 	var (
 		stream, topic, key, keyField string
-		msgID                        string
+		msgID, headersMember         string
+		headerArgs                   []string
 		count, maxLine               int
 		in                           time.Duration
 		at                           string
 	)
 	cmd := &cobra.Command{
-		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [--msg-id ID] [field=value ...]",
+		Use:   "publish (--stream S | --topic T [--key K]) [--count N] [--msg-id ID] [--header name=value ...] [field=value ...]",
 		Short: "Append entries to a stream, or events to a topic",
 		Long: `publish appends entries to a stream (XADD), creating it if missing.
 
@@ -57,6 +59,19 @@ string values as they are and other values as JSON text. A line is at most
 read into memory, and must be valid UTF-8 (as JSON is): other bytes would
 be changed in decoding. A malformed, too long or not UTF-8 line stops it
 with exit code 1, naming the line, after publishing the lines before it.
+
+Headers are metadata that travel with an entry apart from its fields, such
+as the W3C "traceparent" of a trace; each is stored as the field
+"` + redstream.HeaderPrefix + `<name>", before the fields, so redis-cli and other
+languages read and write them too. --header name=value (repeatable) gives
+every entry of the call that header, in the order given. An object read
+from stdin may carry headers of its own in its member named by
+--headers-member (default "headers"), written after those of --header:
+either an object of names and values, {"traceparent":"00-..."}, or the
+list that consume --json prints, [{"name":"traceparent","value":"00-..."}],
+where "name_base64" and "value_base64" give bytes that are not UTF-8.
+That member is not a field; with --headers-member '' it is a field like
+any other member.
 
 With --topic T instead of --stream it publishes events to the partitioned
 topic T (see "redstream topic --help"; the topic must exist): each event
@@ -90,6 +105,8 @@ otherwise. While no consumer of the stream runs, scheduled entries wait.`,
   redstream publish --stream tickets --count 1000 'n={{seq}}'
   redstream publish --stream tickets --count 1000 --msg-id 'import-7-{{seq}}' 'n={{seq}}'
   printf '{"ticketID":"1"}\n{"ticketID":"2"}\n' | redstream publish --stream tickets
+  redstream publish --stream tickets --header traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ticketID=42
+  printf '{"headers":{"tenant":"acme"},"ticketID":"1"}\n' | redstream publish --stream tickets
   redstream publish --topic orders --key customer-7 whatHappened="order placed"
   printf '{"key":"customer-7","total":"12"}\n' | redstream publish --topic orders
   redstream publish --stream tickets --in 30s ticketID=42
@@ -144,6 +161,10 @@ otherwise. While no consumer of the stream runs, scheduled entries wait.`,
 				}
 				due = t
 			}
+			headers, err := parseHeaderArgs(headerArgs)
+			if err != nil {
+				return err
+			}
 			fields, err := parseFieldArgs(args)
 			if err != nil {
 				return err
@@ -169,6 +190,7 @@ otherwise. While no consumer of the stream runs, scheduled entries wait.`,
 				return err
 			}
 			p := &publishRun{app: a, ctx: cmd.Context(), pub: pub, stream: stream, key: key, msgID: msgID,
+				headers: headers, headersMember: headersMember,
 				scheduled: flags.Changed("in") || flags.Changed("at"), in: in, at: due}
 			if topic != "" {
 				if p.topic, err = redstream.OpenTopic(cmd.Context(), client, topic); err != nil {
@@ -227,6 +249,8 @@ otherwise. While no consumer of the stream runs, scheduled entries wait.`,
 	cmd.Flags().StringVar(&msgID, "msg-id", "", "the entries' message ID ({{seq}} becomes the entry's number): one published within 10 minutes is not written again")
 	cmd.Flags().DurationVar(&in, "in", 0, "schedule the entries to be appended this long from now (such as 30s), instead of now")
 	cmd.Flags().StringVar(&at, "at", "", "schedule the entries to be appended at this RFC 3339 time (such as 2026-12-24T18:00:00Z)")
+	cmd.Flags().StringArrayVar(&headerArgs, "header", nil, "a header name=value that every entry carries apart from its fields (repeatable)")
+	cmd.Flags().StringVar(&headersMember, "headers-member", "headers", `the member of each stdin JSON object that holds the entry's headers ("": none, every member is a field)`)
 	return cmd
 }
 
@@ -243,6 +267,19 @@ func parseFieldArgs(args []string) ([]redstream.Field, error) {
 	return fields, nil
 }
 
+// parseHeaderArgs turns --header name=value flags into headers, in order.
+func parseHeaderArgs(args []string) ([]redstream.Field, error) {
+	var headers []redstream.Field
+	for _, arg := range args {
+		name, value, ok := strings.Cut(arg, "=")
+		if !ok || name == "" {
+			return nil, usagef("--header %q is not name=value with a name that is not empty", arg)
+		}
+		headers = append(headers, redstream.Field{Name: name, Value: value})
+	}
+	return headers, nil
+}
+
 // publishRun is one publish command at work: to a stream, or to a topic.
 type publishRun struct {
 	*app
@@ -253,6 +290,9 @@ type publishRun struct {
 	key      string           // the events' key (topic); may hold {{seq}}
 	keyField string           // the JSON member holding a line's key, when there is no --key
 	msgID    string           // the entries' message ID; may hold {{seq}}
+
+	headers       []redstream.Field // --header: every entry's, before its own
+	headersMember string            // the JSON member holding a line's headers; "" for none
 
 	scheduled bool // --in or --at: schedule instead of appending
 	in        time.Duration
@@ -298,7 +338,7 @@ func (p *publishRun) send(events []redstream.KeyedEntry) error {
 	} else {
 		entries := make([]redstream.Entry, len(events))
 		for i, e := range events {
-			entries[i] = redstream.Entry{Stream: p.stream, Fields: e.Fields, MsgID: e.MsgID}
+			entries[i] = redstream.Entry{Stream: p.stream, Fields: e.Fields, Headers: e.Headers, MsgID: e.MsgID}
 		}
 		var receipts []redstream.Receipt
 		receipts, err = p.pub.PublishEntries(p.ctx, entries)
@@ -354,7 +394,7 @@ func (p *publishRun) schedule(events []redstream.KeyedEntry) (ids []string, part
 	}
 	entries := make([]redstream.ScheduledEntry, len(events))
 	for i, e := range events {
-		entries[i] = redstream.ScheduledEntry{Stream: p.stream, Fields: e.Fields, At: p.at, In: p.in}
+		entries[i] = redstream.ScheduledEntry{Stream: p.stream, Fields: e.Fields, Headers: e.Headers, At: p.at, In: p.in}
 	}
 	ids, err = p.pub.PublishBatchAt(p.ctx, entries)
 	return ids, nil, err
@@ -384,7 +424,7 @@ func (p *publishRun) fromArgs(fields []redstream.Field, count int) error {
 				fs[i] = redstream.Field{Name: f.Name, Value: strings.ReplaceAll(f.Value, seqPlaceholder, n)}
 			}
 		}
-		batch = append(batch, redstream.KeyedEntry{Key: strings.ReplaceAll(p.key, seqPlaceholder, n), Fields: fs, MsgID: strings.ReplaceAll(p.msgID, seqPlaceholder, n)})
+		batch = append(batch, redstream.KeyedEntry{Key: strings.ReplaceAll(p.key, seqPlaceholder, n), Fields: fs, Headers: p.headers, MsgID: strings.ReplaceAll(p.msgID, seqPlaceholder, n)})
 		if len(batch) == publishBatch || seq == count {
 			if err := p.send(batch); err != nil {
 				return err
@@ -423,7 +463,7 @@ func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 			return fmt.Errorf("read stdin: %w (published %s to %s before)", readErr, plural(int64(p.published), "entry", "entries"), p.dest())
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			fields, err := parseJSONFields(line)
+			headers, fields, err := parseJSONLine(line, p.headersMember)
 			key := p.key
 			if err == nil && p.keyField != "" {
 				key, err = keyOf(fields, p.keyField)
@@ -438,7 +478,10 @@ func (p *publishRun) fromJSONLines(r io.Reader, maxLine int) error {
 				}
 				return fmt.Errorf("stdin line %d: %w (published %s to %s before it)", lineNo, err, plural(int64(p.published), "entry", "entries"), p.dest())
 			}
-			batch = append(batch, redstream.KeyedEntry{Key: key, Fields: fields})
+			if len(p.headers) > 0 {
+				headers = append(p.headers[:len(p.headers):len(p.headers)], headers...)
+			}
+			batch = append(batch, redstream.KeyedEntry{Key: key, Fields: fields, Headers: headers})
 			batchBytes += len(line)
 			if len(batch) == publishBatch || batchBytes >= publishBatchBytes {
 				if err := p.send(batch); err != nil {
@@ -496,50 +539,161 @@ func readLine(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 // order of its keys. String values are taken as they are; other values
 // (numbers, booleans, null, arrays, objects) as their compact JSON text.
 func parseJSONFields(line []byte) ([]redstream.Field, error) {
+	_, fields, err := parseJSONLine(line, "")
+	return fields, err
+}
+
+// parseJSONLine turns one JSON object into an entry's headers and fields
+// as parseJSONFields does, except that the member called headersMember
+// (none when "") holds headers (parseJSONHeaders) instead of a field.
+func parseJSONLine(line []byte, headersMember string) (headers, fields []redstream.Field, err error) {
 	if !utf8.Valid(line) {
 		// encoding/json would turn the bad bytes into U+FFFD: refuse
 		// rather than publish something else than was given.
-		return nil, errors.New("not valid UTF-8 (JSON text must be; bytes in another encoding would be changed, so nothing of this line is published)")
+		return nil, nil, errors.New("not valid UTF-8 (JSON text must be; bytes in another encoding would be changed, so nothing of this line is published)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
+		return nil, nil, fmt.Errorf("invalid JSON: %w", err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("want a JSON object such as {\"field\":\"value\"}")
+		return nil, nil, errors.New("want a JSON object such as {\"field\":\"value\"}")
 	}
-	var fields []redstream.Field
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
+			return nil, nil, fmt.Errorf("invalid JSON: %w", err)
 		}
 		name, ok := tok.(string)
 		if !ok {
-			return nil, fmt.Errorf("invalid JSON: want a key, got %v", tok)
+			return nil, nil, fmt.Errorf("invalid JSON: want a key, got %v", tok)
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
+			return nil, nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		if headersMember != "" && name == headersMember {
+			hs, err := parseJSONHeaders(raw)
+			if err != nil {
+				return nil, nil, fmt.Errorf("member %q: %w (--headers-member '' takes it as a field)", name, err)
+			}
+			headers = append(headers, hs...)
+			continue
 		}
 		value, err := jsonFieldValue(raw)
 		if err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
+			return nil, nil, fmt.Errorf("invalid JSON: %w", err)
 		}
 		fields = append(fields, redstream.Field{Name: name, Value: value})
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, fmt.Errorf("invalid JSON: %w", err)
+		return nil, nil, fmt.Errorf("invalid JSON: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("invalid JSON: more after the object (want one object per line)")
+		return nil, nil, errors.New("invalid JSON: more after the object (want one object per line)")
 	}
 	if len(fields) == 0 {
-		return nil, errors.New("the object has no fields; a stream entry needs at least one")
+		return nil, nil, errors.New("the object has no fields; a stream entry needs at least one")
 	}
-	return fields, nil
+	return headers, fields, nil
+}
+
+// errHeadersShape says what a line's headers member may hold.
+var errHeadersShape = errors.New(`want the headers as an object {"name":"value",...} or a list [{"name":"...","value":"..."},...]`)
+
+// parseJSONHeaders reads the headers member of a stdin line: an object
+// of header names and values (a value that is not a string is taken as
+// its JSON text, as a field's is), or a list of {"name","value"} objects
+// as consume --json prints them, where "name_base64" or "value_base64"
+// give bytes that are not UTF-8. Every header needs a name.
+func parseJSONHeaders(raw json.RawMessage) ([]redstream.Field, error) {
+	switch raw[0] {
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+		var headers []redstream.Field
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			name, _ := tok.(string) // a key is a string: raw is valid JSON
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return nil, err
+			}
+			value, err := jsonFieldValue(v)
+			if err != nil {
+				return nil, err
+			}
+			if name == "" {
+				return nil, errors.New("a header needs a name that is not empty")
+			}
+			headers = append(headers, redstream.Field{Name: name, Value: value})
+		}
+		return headers, nil
+	case '[':
+		var list []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errHeadersShape
+		}
+		headers := make([]redstream.Field, 0, len(list))
+		for i, h := range list {
+			name, err := jsonBytesMember(h, "name")
+			if err != nil {
+				return nil, fmt.Errorf("header %d: %w", i+1, err)
+			}
+			value, err := jsonBytesMember(h, "value")
+			if err != nil {
+				return nil, fmt.Errorf("header %d: %w", i+1, err)
+			}
+			for k := range h {
+				switch k {
+				case "name", "name_base64", "value", "value_base64":
+				default:
+					return nil, fmt.Errorf("header %d: unknown member %q (want name or name_base64, value or value_base64)", i+1, k)
+				}
+			}
+			if name == "" {
+				return nil, fmt.Errorf("header %d: a header needs a name that is not empty", i+1)
+			}
+			headers = append(headers, redstream.Field{Name: name, Value: value})
+		}
+		return headers, nil
+	}
+	return nil, errHeadersShape
+}
+
+// jsonBytesMember reads the string member key of obj, or else
+// key+"_base64", the standard base64 of its bytes, as the CLI's JSON
+// output writes a value that is not UTF-8 (see format.go): exactly one of
+// them must be there.
+func jsonBytesMember(obj map[string]json.RawMessage, key string) (string, error) {
+	plain, hasPlain := obj[key]
+	b64, hasB64 := obj[key+"_base64"]
+	if hasPlain == hasB64 {
+		return "", fmt.Errorf("want exactly one of %q and %q", key, key+"_base64")
+	}
+	var s string
+	if hasPlain {
+		if err := json.Unmarshal(plain, &s); err != nil {
+			return "", fmt.Errorf("%q is not a string", key)
+		}
+		return s, nil
+	}
+	if err := json.Unmarshal(b64, &s); err != nil {
+		return "", fmt.Errorf("%q is not a string", key+"_base64")
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not standard base64: %w", key+"_base64", err)
+	}
+	return string(b), nil
 }
 
 func jsonFieldValue(raw json.RawMessage) (string, error) {

@@ -26,7 +26,10 @@ list prints them, earliest due first, with their scheduled IDs; cancel
 waiting: appended already, cancelled, or never scheduled).
 
 list --json prints one object per entry:
-  {"id":"...","stream":"...","due":"2026-12-24T18:00:00Z","fields":[{"name":"...","value":"..."},...]}`,
+  {"id":"...","stream":"...","due":"2026-12-24T18:00:00Z","fields":[{"name":"...","value":"..."},...],"headers":[...]}
+with the fields and headers as consume --json prints them ("headers" left
+out when the entry has none). The text of list shows a HEADERS column
+when an entry listed has headers.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&stream, "stream", "", "the stream whose scheduled entries to work on (required)")
@@ -108,18 +111,40 @@ func writeScheduled(w io.Writer, stream string, list []redstream.ScheduledMessag
 	if len(list) == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDUE\tIN\tFIELDS")
+	withHeaders := false
 	for _, m := range list {
-		fields := ""
-		for i, f := range m.Fields {
-			if i > 0 {
-				fields += " "
-			}
-			fields += nameText(f.Name) + "=" + valueText(f.Value)
-		}
+		withHeaders = withHeaders || len(m.Headers) > 0
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if withHeaders {
+		fmt.Fprintln(tw, "ID\tDUE\tIN\tHEADERS\tFIELDS")
+	} else {
+		fmt.Fprintln(tw, "ID\tDUE\tIN\tFIELDS")
+	}
+	for _, m := range list {
 		in := roundDuration(time.Until(m.Due))
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.Due.UTC().Format(time.RFC3339Nano), in, oneLineText(fields, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t", m.ID, m.Due.UTC().Format(time.RFC3339Nano), in)
+		if withHeaders {
+			h := pairsText(m.Headers, 80)
+			if h == "" {
+				h = "-"
+			}
+			fmt.Fprintf(tw, "%s\t", h)
+		}
+		fmt.Fprintf(tw, "%s\n", pairsText(m.Fields, 80))
 	}
 	return tw.Flush()
+}
+
+// pairsText prints fields (or headers) as "name=value name=value" on one
+// line, cut to max runes (see oneLineText).
+func pairsText(fields []redstream.Field, max int) string {
+	s := ""
+	for i, f := range fields {
+		if i > 0 {
+			s += " "
+		}
+		s += nameText(f.Name) + "=" + valueText(f.Value)
+	}
+	return oneLineText(s, max)
 }

@@ -38,8 +38,8 @@ the entries after ID (--from 0: the whole stream), then follows.
 waited for.
 
 The lines are those of consume (see "redstream consume --help" for the
-quoting of text and the _base64 members of JSON): "<id> field=value ...",
-or with --json
+quoting of text, headers and the _base64 members of JSON): "<id>
+field=value ...", or with --json
   {"id":"...","stream":"...","fields":[{"name":"...","value":"..."},...],"deliveries":0}
 where deliveries is always 0: tail is not delivered entries by a group.`,
 		Example: "  redstream tail --stream tickets\n  redstream tail --stream tickets --from 0 --json",

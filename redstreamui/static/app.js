@@ -172,19 +172,28 @@
       id.textContent = m.id;
       var fields = document.createElement('td');
       fields.className = 'fields';
-      (m.fields || []).forEach(function (f) {
-        var field = document.createElement('span');
-        field.className = 'field';
+      // A name=value pair, of a field or a header, as text.
+      var pair = function (className, f) {
+        var span = document.createElement('span');
+        span.className = className;
         var name = document.createElement('span');
         name.className = 'name';
         name.textContent = f.name;
         var value = document.createElement('span');
         value.className = 'value';
         value.textContent = f.value;
-        field.appendChild(name);
-        field.appendChild(value);
-        fields.appendChild(field);
-      });
+        span.appendChild(name);
+        span.appendChild(value);
+        return span;
+      };
+      if (m.headers && m.headers.length) {
+        var headers = document.createElement('span');
+        headers.className = 'headers';
+        headers.title = 'headers: metadata stored as redstream:h:<name> fields';
+        m.headers.forEach(function (h) { headers.appendChild(pair('header', h)); });
+        fields.appendChild(headers);
+      }
+      (m.fields || []).forEach(function (f) { fields.appendChild(pair('field', f)); });
       tr.appendChild(id);
       tr.appendChild(fields);
       return tr;
