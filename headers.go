@@ -80,6 +80,34 @@ func joinHeaders(headers, fields []Field) []Field {
 	return append(out, fields...)
 }
 
+// handHeaders returns e with the header fields its caller wrote by hand
+// among its Fields moved to the end of its Headers, so that a tracer
+// sees every header where it looks; e's slices are not written to. An
+// entry whose fields are all headers is left as it is: it still needs a
+// field.
+func handHeaders(e Entry) Entry {
+	n := 0
+	for _, f := range e.Fields {
+		if isHeader(f.Name) {
+			n++
+		}
+	}
+	if n == 0 || n == len(e.Fields) {
+		return e
+	}
+	headers, fields := splitHeaders(append([]Field(nil), e.Fields...))
+	e.Headers = append(append(make([]Field, 0, len(e.Headers)+len(headers)), e.Headers...), headers...)
+	e.Fields = fields
+	return e
+}
+
+// handHeadersAll applies handHeaders to each of entries, in place.
+func handHeadersAll(entries []Entry) {
+	for i := range entries {
+		entries[i] = handHeaders(entries[i])
+	}
+}
+
 // Header returns the value of the message's first header called name, or
 // "" when it has none.
 func (m *Message) Header(name string) string {

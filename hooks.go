@@ -94,10 +94,11 @@ func JoinHooks(hs ...Metrics) Metrics {
 			continue
 		}
 		j.all = append(j.all, h)
-		if t, ok := h.(PublishTracer); ok {
-			j.pubs = append(j.pubs, t)
+		p, t := tracersOf(h) // a joined value without tracers has none
+		if p != nil {
+			j.pubs = append(j.pubs, p)
 		}
-		if t, ok := h.(HandleTracer); ok {
+		if t != nil {
 			j.handles = append(j.handles, t)
 		}
 	}
@@ -210,13 +211,4 @@ func tracersOf(m Metrics) (PublishTracer, HandleTracer) {
 	p, _ := m.(PublishTracer)
 	h, _ := m.(HandleTracer)
 	return p, h
-}
-
-// traceHandle starts tracing a handler call, if a tracer is set: it
-// returns the handler's context and the span (nil without a tracer).
-func traceHandle(t HandleTracer, ctx context.Context, call HandleCall) (context.Context, HandleSpan) {
-	if t == nil {
-		return ctx, nil
-	}
-	return t.TraceHandle(ctx, &call)
 }

@@ -72,7 +72,7 @@ func (p *Publisher) PublishEntry(ctx context.Context, e Entry) (Receipt, error) 
 	if p.tracer == nil {
 		return p.publishEntry(ctx, e)
 	}
-	call := PublishCall{Entries: []Entry{e}}
+	call := PublishCall{Entries: []Entry{handHeaders(e)}}
 	done := p.tracer.TracePublish(ctx, &call)
 	rc, err := p.publishEntry(ctx, call.Entries[0])
 	if done != nil {
@@ -128,6 +128,7 @@ func (p *Publisher) publishEntriesTraced(ctx context.Context, call PublishCall) 
 		return p.publishEntries(ctx, call.Entries)
 	}
 	call.Entries = append([]Entry(nil), call.Entries...)
+	handHeadersAll(call.Entries)
 	done := p.tracer.TracePublish(ctx, &call)
 	receipts, err := p.publishEntries(ctx, call.Entries)
 	if done != nil {

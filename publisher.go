@@ -138,9 +138,15 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	if p.tracer == nil {
 		return p.publish(ctx, stream, fields)
 	}
-	call := PublishCall{Entries: []Entry{{Stream: stream, Fields: fields}}}
+	call := PublishCall{Entries: []Entry{handHeaders(Entry{Stream: stream, Fields: fields})}}
 	done := p.tracer.TracePublish(ctx, &call)
-	id, err := p.publish(ctx, stream, joinHeaders(call.Entries[0].Headers, fields))
+	var id string
+	var err error
+	if e := call.Entries[0]; len(fields) == 0 {
+		err = p.noFields(e) // the tracer's headers do not make an entry
+	} else {
+		id, err = p.publish(ctx, stream, joinHeaders(e.Headers, e.Fields))
+	}
 	if done != nil {
 		done([]string{id}, err)
 	}
@@ -237,6 +243,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, entries []Entry) ([]string
 		return p.publishBatch(ctx, entries)
 	}
 	call := PublishCall{Entries: append([]Entry(nil), entries...)}
+	handHeadersAll(call.Entries)
 	done := p.tracer.TracePublish(ctx, &call)
 	ids, err := p.publishBatch(ctx, call.Entries)
 	if done != nil {

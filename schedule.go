@@ -167,12 +167,12 @@ func (p *Publisher) scheduleTraced(ctx context.Context, entries []ScheduledEntry
 	}
 	call := PublishCall{Entries: make([]Entry, len(entries)), Topic: topic, Partitions: parts, Scheduled: true}
 	for i, e := range entries {
-		call.Entries[i] = Entry{Stream: e.Stream, Fields: e.Fields, Headers: e.Headers}
+		call.Entries[i] = handHeaders(Entry{Stream: e.Stream, Fields: e.Fields, Headers: e.Headers})
 	}
 	done := p.tracer.TracePublish(ctx, &call)
 	traced := append([]ScheduledEntry(nil), entries...)
 	for i := range traced {
-		traced[i].Headers = call.Entries[i].Headers
+		traced[i].Headers, traced[i].Fields = call.Entries[i].Headers, call.Entries[i].Fields
 	}
 	ids, err := p.schedule(ctx, traced)
 	if done != nil {

@@ -292,6 +292,7 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 	}
 	var done func([]string, error)
 	if p.tracer != nil && len(entries) > 0 {
+		handHeadersAll(entries)
 		call := PublishCall{Entries: entries, Topic: t.Name, Partitions: parts}
 		done = p.tracer.TracePublish(ctx, &call)
 	}

@@ -2,7 +2,6 @@ package redstreamotel
 
 import (
 	"context"
-	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -15,48 +14,12 @@ import (
 // "redstream:h:traceparent".
 type carrier struct{ fields []redstream.Field }
 
-// fieldCarrier reads the headers a caller wrote by hand among an entry's
-// fields, named with redstream.HeaderPrefix. It is read only.
-type fieldCarrier struct{ fields []redstream.Field }
-
-// Get returns the value of the first field that is the header key.
-func (c fieldCarrier) Get(key string) string {
-	const p = redstream.HeaderPrefix
-	for _, f := range c.fields {
-		if len(f.Name) == len(p)+len(key) && strings.HasPrefix(f.Name, p) && f.Name[len(p):] == key {
-			return f.Value
-		}
-	}
-	return ""
-}
-
-// Set does nothing: hand-written headers are the caller's.
-func (fieldCarrier) Set(string, string) {}
-
-// Keys returns the names of the headers among the fields.
-func (c fieldCarrier) Keys() []string {
-	var keys []string
-	for _, f := range c.fields {
-		if strings.HasPrefix(f.Name, redstream.HeaderPrefix) {
-			keys = append(keys, f.Name[len(redstream.HeaderPrefix):])
-		}
-	}
-	return keys
-}
-
-// callerContext returns the span context an entry carries before it is
-// traced: set by the caller in its Headers, or by hand as a header field
-// among its Fields (invalid when there is none).
+// callerContext returns the span context an entry's caller set in its
+// headers before it is traced (the Publisher has moved header fields
+// written by hand among the fields there), or an invalid one.
 func (h *Hooks) callerContext(e *redstream.Entry) trace.SpanContext {
-	if _, sc := h.extract(e.Headers); sc.IsValid() {
-		return sc
-	}
-	for _, f := range e.Fields {
-		if strings.HasPrefix(f.Name, redstream.HeaderPrefix) {
-			return trace.SpanContextFromContext(h.prop.Extract(context.Background(), fieldCarrier{fields: e.Fields}))
-		}
-	}
-	return trace.SpanContext{}
+	_, sc := h.extract(e.Headers)
+	return sc
 }
 
 var _ propagation.TextMapCarrier = (*carrier)(nil)

@@ -19,8 +19,9 @@
 // A publish writes the W3C trace context of its span into the entry as
 // headers (see redstream.HeaderPrefix): the field
 // "redstream:h:traceparent" holds "00-<trace id>-<span id>-<flags>",
-// and "redstream:h:tracestate" and "redstream:h:baggage" follow when
-// there is anything to carry. A consumer reads them back, so its
+// with "redstream:h:tracestate" and "redstream:h:baggage" beside it
+// when there is anything to carry (in the propagator's order, among the
+// entry's leading headers). A consumer reads them back, so its
 // handler's span continues the trace. Any producer can join by writing
 // the field, from any language or from redis-cli:
 //
