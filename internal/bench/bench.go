@@ -177,8 +177,17 @@ func Fill(ctx context.Context, c rueidis.Client, stream string, n, size int) err
 // Consume measures how fast `consumers` Consumers of one group drain a
 // backlog of n entries with a no-op handler, acknowledging each.
 func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int, opts ...redstream.ConsumerOption) (Result, error) {
+	if err := Fill(ctx, c, stream, n, size); err != nil {
+		return Result{}, err
+	}
+	return ConsumeBacklog(ctx, c, stream, n, consumers, opts...)
+}
+
+// ConsumeBacklog is Consume of the n entries stream holds already, as
+// another publisher wrote them (with headers, say).
+func ConsumeBacklog(ctx context.Context, c rueidis.Client, stream string, n, consumers int, opts ...redstream.ConsumerOption) (Result, error) {
 	noop := redstream.HandlerFunc(func(context.Context, *redstream.Message) error { return nil })
-	elapsed, err := consumeBacklog(ctx, c, stream, n, consumers, size, func(opts ...redstream.ConsumerOption) (*redstream.Consumer, error) {
+	elapsed, err := consumeBacklog(ctx, c, stream, n, consumers, -1, func(opts ...redstream.ConsumerOption) (*redstream.Consumer, error) {
 		return redstream.NewConsumer(c, stream, "bench", noop, opts...)
 	}, opts)
 	if err != nil {
@@ -187,14 +196,16 @@ func Consume(ctx context.Context, c rueidis.Client, stream string, n, consumers,
 	return rate(fmt.Sprintf("consume+ack, %d consumer(s)", consumers), n, elapsed), nil
 }
 
-// consumeBacklog fills stream with n entries, makes `consumers`
-// consumers of group "bench" with newConsumer, each reading from the
-// start under a name of its own (then opts), and returns how long they
-// took to acknowledge all n.
+// consumeBacklog fills stream with n entries of size bytes (size < 0:
+// it holds them already), makes `consumers` consumers of group "bench"
+// with newConsumer, each reading from the start under a name of its own
+// (then opts), and returns how long they took to acknowledge all n.
 func consumeBacklog(ctx context.Context, c rueidis.Client, stream string, n, consumers, size int,
 	newConsumer func(...redstream.ConsumerOption) (*redstream.Consumer, error), opts []redstream.ConsumerOption) (time.Duration, error) {
-	if err := Fill(ctx, c, stream, n, size); err != nil {
-		return 0, err
+	if size >= 0 {
+		if err := Fill(ctx, c, stream, n, size); err != nil {
+			return 0, err
+		}
 	}
 	var cons []*redstream.Consumer
 	for i := range consumers {
