@@ -14,7 +14,10 @@
 # Without -race the same race shows now and then as one message received
 # but not yet recorded as sent. When TestReconnect fails with exactly that
 # symptom (scripts/watermill-known-flake.sh decides), it is run again, up
-# to twice, and this script says so. Any other failure fails at once.
+# to four times, and this script says so. Any other failure fails at once.
+# It fails about one run in four on a busy 2-core machine (3 of 12 when
+# measured), so three attempts would still fail CI about one time in 60;
+# five bring that to about one in a thousand.
 #
 # Every attempt is the same command. The rest of TestPubSub adds no load
 # to it: the suite runs TestReconnect as its only non-parallel subtest,
@@ -30,7 +33,7 @@ reconnect='^TestPubSub$/^TestReconnect$'
 go vet ./... || exit 1
 go test -race -count=1 -skip "$reconnect" ./... || exit 1
 
-for attempt in 1 2 3; do
+for attempt in 1 2 3 4 5; do
 	if go test -count=1 -run "$reconnect" . 2>&1 | tee "$log"; then
 		exit 0
 	fi
@@ -38,9 +41,9 @@ for attempt in 1 2 3; do
 		echo "watermill: tests failed" >&2
 		exit 1
 	fi
-	if [ "$attempt" -lt 3 ]; then
-		echo "watermill: TestPubSub/TestReconnect hit the suite's known race (one message received before it was recorded as sent); running it again ($attempt of 2)" >&2
+	if [ "$attempt" -lt 5 ]; then
+		echo "watermill: TestPubSub/TestReconnect hit the suite's known race (one message received before it was recorded as sent); running it again ($attempt of 4)" >&2
 	fi
 done
-echo "watermill: TestPubSub/TestReconnect failed three times" >&2
+echo "watermill: TestPubSub/TestReconnect failed five times" >&2
 exit 1
