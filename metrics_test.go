@@ -109,3 +109,26 @@ func TestHandlerDurationsReachTheMetrics(t *testing.T) {
 		t.Fatalf("Handled was told the call took %v; the handler slept 20ms", m.longest)
 	}
 }
+
+// PublishTopicWait reports its writes to the metrics as PublishTopic
+// does: one per event written.
+func TestPublishTopicWaitReportsToMetrics(t *testing.T) {
+	c := dial(t, sharedRedis(t))
+	ctx := ctxT(t, 10*time.Second)
+	top, err := redstream.CreateTopic(ctx, c, key(t, "t"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m recMetrics
+	pub, _ := redstream.NewPublisher(c, redstream.WithPublishMetrics(&m))
+	if _, _, err := pub.PublishTopicWait(ctx, top, 0, time.Second,
+		redstream.KeyedEntry{Key: "a", Fields: redstream.Fields("f", "1")},
+		redstream.KeyedEntry{Key: "b", Fields: redstream.Fields("f", "2")}); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.published != 2 {
+		t.Fatalf("metrics counted %d published, want 2", m.published)
+	}
+}

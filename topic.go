@@ -336,9 +336,13 @@ func (p *Publisher) PublishTopicWait(ctx context.Context, t *Topic, replicas int
 			rc, err := receiptOf(res[j], events[i].MsgID != "")
 			if err != nil {
 				fail(i, wrapErr("xadd", t.Stream(part), err))
+				p.metrics.Published(t.Stream(part), 1, errs[i])
 				continue
 			}
 			receipts[i].ID, receipts[i].Duplicate = rc.ID, rc.Duplicate
+			if !rc.Duplicate {
+				p.metrics.Published(t.Stream(part), 1, nil)
+			}
 		}
 		n, err := res[len(res)-1].AsInt64()
 		if err != nil {
