@@ -81,6 +81,8 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 	links := make([]trace.Link, 0, n)
 	dest, part := destination(call, 0)
 	inj := h.newInjector(call.Entries)
+	var ps *spanStart // the last entry's, which the next one likely shares
+	var psKey produceKey
 	start := time.Now()
 	for i := range call.Entries {
 		e := &call.Entries[i]
@@ -95,7 +97,9 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 			links = append(links, trace.Link{SpanContext: custom})
 			continue
 		}
-		ps := h.produceStart(produceKey{op: opCreate, dest: d, part: p, scheduled: call.Scheduled})
+		if k := (produceKey{op: opCreate, dest: d, part: p, scheduled: call.Scheduled}); ps == nil || k != psKey {
+			ps, psKey = h.produceStart(k), k
+		}
 		cctx, span := h.tracer.Start(ctx, ps.name, ps.opts...)
 		e.Headers = inj.inject(cctx, e.Headers)
 		creates[i] = span
