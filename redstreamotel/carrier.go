@@ -104,7 +104,7 @@ func (h *Hooks) newInjector(entries []redstream.Entry) *injector {
 // so does appending to the entry's headers later.
 func (in *injector) inject(ctx context.Context, headers []redstream.Field) []redstream.Field {
 	k := len(headers) + in.room
-	if cap(in.free) < k { // entries' headers grew since newInjector
+	if cap(in.free) < k { // a miscounted array: allocate rather than panic
 		in.c = make(carrier, len(headers), k)
 		copy(in.c, headers)
 	} else {

@@ -24,7 +24,8 @@ import (
 // producer's trace; with LinkOnly, or when the message carries no
 // context, the span starts a new trace. Either way it links to the
 // creation context, and the handler's context also carries what else the
-// propagator reads from the headers, such as the message's baggage. For a BatchHandler's call the span starts a new trace, with
+// propagator reads from the headers, such as the message's baggage. For
+// a BatchHandler's call the span starts a new trace, with
 // messaging.batch.message_count, and links to each message's creation
 // context with that message's ID and delivery count on the link. The
 // consumer's own context never becomes the parent (it spans the

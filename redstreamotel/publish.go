@@ -83,7 +83,6 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 	inj := h.newInjector(call.Entries)
 	var ps *spanStart // the last entry's, which the next one likely shares
 	var psKey produceKey
-	start := time.Now()
 	for i := range call.Entries {
 		e := &call.Entries[i]
 		d, p := destination(call, i)
@@ -105,6 +104,7 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 		creates[i] = span
 		links = append(links, trace.Link{SpanContext: span.SpanContext()})
 	}
+	start := time.Now()
 	_, send := h.tracer.Start(ctx, spanName("send", dest),
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(producerAttrs(semconv.MessagingOperationTypeSend, dest, part, call.Scheduled, n)...),
