@@ -398,7 +398,7 @@ func (c *Consumer) handleOne(m *Message) {
 	}
 	ctx, span := c.life.handlers, HandleSpan(nil)
 	if c.calls.tracer != nil {
-		ctx, span = c.calls.trace(ctx, []*Message{m}, false, "", 0)
+		ctx, span = c.calls.traceOne(ctx, m, "", 0)
 	}
 	c.inFlight.Add(1)
 	took, err := c.calls.one(ctx, c.handler, m)
@@ -460,7 +460,7 @@ func (c *Consumer) deadLetterNow(m *Message, cause error) {
 	c.held.remove(m)
 	var span HandleSpan
 	if c.calls.tracer != nil { // no handler call, but the trace shows the end
-		_, span = c.calls.trace(c.life.handlers, []*Message{m}, false, "", 0)
+		_, span = c.calls.traceOne(c.life.handlers, m, "", 0)
 	}
 	if c.toDeadLetter(m, cause) {
 		c.cfg.metrics.Handled(m.Stream, c.group, OutcomeDeadLetter, 0)

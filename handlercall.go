@@ -64,6 +64,22 @@ func (hc *handlerCall) trace(ctx context.Context, msgs []*Message, batch bool, t
 	return hc.tracer.TraceHandle(ctx, &HandleCall{Group: hc.group, Topic: topic, Partition: part, Messages: msgs, Batch: batch})
 }
 
+// traceOne is trace of a Handler's call of m: the call and its slice of
+// one message are one allocation, not two, on every traced message.
+func (hc *handlerCall) traceOne(ctx context.Context, m *Message, topic string, part int) (context.Context, HandleSpan) {
+	c := &oneCall{HandleCall: HandleCall{Group: hc.group, Topic: topic, Partition: part}}
+	c.msgs[0] = m
+	c.Messages = c.msgs[:]
+	return hc.tracer.TraceHandle(ctx, &c.HandleCall)
+}
+
+// oneCall is a HandleCall of one message with the array its Messages
+// slices.
+type oneCall struct {
+	HandleCall
+	msgs [1]*Message
+}
+
 // one calls h for m and returns how long it took and its error. Metrics
 // see it as running meanwhile.
 func (hc *handlerCall) one(ctx context.Context, h Handler, m *Message) (took time.Duration, err error) {

@@ -75,9 +75,24 @@ func joinHeaders(headers, fields []Field) []Field {
 	}
 	out := make([]Field, 0, len(headers)+len(fields))
 	for _, h := range headers {
-		out = append(out, Field{Name: HeaderPrefix + h.Name, Value: h.Value})
+		out = append(out, Field{Name: headerField(h.Name), Value: h.Value})
 	}
 	return append(out, fields...)
+}
+
+// headerField returns the name of the field that stores header name:
+// HeaderPrefix+name. The headers a tracer writes on every entry get
+// constant names, so that writing them builds no string.
+func headerField(name string) string {
+	switch name {
+	case "traceparent":
+		return HeaderPrefix + "traceparent"
+	case "tracestate":
+		return HeaderPrefix + "tracestate"
+	case "baggage":
+		return HeaderPrefix + "baggage"
+	}
+	return HeaderPrefix + name
 }
 
 // handHeaders returns e with the header fields its caller wrote by hand

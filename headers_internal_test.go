@@ -73,3 +73,18 @@ func TestSplitHeaders(t *testing.T) {
 		}
 	}
 }
+
+// headerField names every header HeaderPrefix+name, and the three a
+// tracer writes on every entry without building a string.
+func TestHeaderFieldNames(t *testing.T) {
+	for _, name := range []string{"traceparent", "tracestate", "baggage", "traceparentx", "x", ""} {
+		if got := headerField(name); got != HeaderPrefix+name {
+			t.Errorf("headerField(%q) = %q, want %q", name, got, HeaderPrefix+name)
+		}
+	}
+	for _, name := range []string{"traceparent", "tracestate", "baggage"} {
+		if n := testing.AllocsPerRun(100, func() { _ = headerField(name) }); n != 0 {
+			t.Errorf("headerField(%q): %v allocations, want 0", name, n)
+		}
+	}
+}

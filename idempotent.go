@@ -87,7 +87,7 @@ func (p *Publisher) publishEntry(ctx context.Context, e Entry) (Receipt, error) 
 		if len(e.Fields) == 0 {
 			return Receipt{}, p.noFields(e)
 		}
-		id, err := p.publish(ctx, e.Stream, joinHeaders(e.Headers, e.Fields))
+		id, err := p.publish(ctx, e.Stream, e.Headers, e.Fields)
 		return Receipt{ID: id}, err
 	}
 	keys, args, err := p.dedupeArgs(e)
@@ -242,7 +242,7 @@ func (p *Publisher) entryCmd(e Entry) (rueidis.Completed, error) {
 		return rueidis.Completed{}, p.noFields(e)
 	}
 	if e.MsgID == "" {
-		return p.xadd(e.Stream, joinHeaders(e.Headers, e.Fields))
+		return p.xadd(e.Stream, e.Headers, e.Fields)
 	}
 	keys, args, err := p.dedupeArgs(e)
 	if err != nil {

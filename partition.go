@@ -360,7 +360,7 @@ func (r *partitionRun) handleInOrder(m *Message) bool {
 		}
 		ctx, span := r.hctx, HandleSpan(nil)
 		if tc.calls.tracer != nil {
-			ctx, span = tc.calls.trace(ctx, []*Message{m}, false, tc.topic.Name, r.p)
+			ctx, span = tc.calls.traceOne(ctx, m, tc.topic.Name, r.p)
 		}
 		took, err := tc.calls.one(ctx, tc.handler, m)
 		<-tc.sem

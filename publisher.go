@@ -136,7 +136,7 @@ func NewPublisher(client rueidis.Client, opts ...PublisherOption) (*Publisher, e
 // hash slot, so a slow master delays only entries for its own slots.
 func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) (string, error) {
 	if p.tracer == nil {
-		return p.publish(ctx, stream, fields)
+		return p.publish(ctx, stream, nil, fields)
 	}
 	call := PublishCall{Entries: []Entry{handHeaders(Entry{Stream: stream, Fields: fields})}}
 	done := p.tracer.TracePublish(ctx, &call)
@@ -145,7 +145,7 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	if e := call.Entries[0]; len(fields) == 0 {
 		err = p.noFields(e) // the tracer's headers do not make an entry
 	} else {
-		id, err = p.publish(ctx, stream, joinHeaders(e.Headers, e.Fields))
+		id, err = p.publish(ctx, stream, e.Headers, e.Fields)
 	}
 	if done != nil {
 		done([]string{id}, err)
@@ -153,9 +153,10 @@ func (p *Publisher) Publish(ctx context.Context, stream string, fields []Field) 
 	return id, err
 }
 
-// publish is Publish without tracing; fields include any headers.
-func (p *Publisher) publish(ctx context.Context, stream string, fields []Field) (string, error) {
-	cmd, err := p.xadd(stream, fields)
+// publish is Publish without tracing of an entry of headers and fields
+// (fields may hold headers written by hand).
+func (p *Publisher) publish(ctx context.Context, stream string, headers, fields []Field) (string, error) {
+	cmd, err := p.xadd(stream, headers, fields)
 	if err != nil {
 		return "", err
 	}
@@ -301,22 +302,25 @@ func (p *Publisher) publishBatch(ctx context.Context, entries []Entry) ([]string
 
 var errEmptyStream = errors.New("empty stream name")
 
-func (p *Publisher) xadd(stream string, fields []Field) (rueidis.Completed, error) {
+// xadd builds the XADD of an entry: its headers, each as the field
+// HeaderPrefix+Name, then its fields, written straight into the command
+// (joinHeaders would build the same list in a slice of its own first).
+func (p *Publisher) xadd(stream string, headers, fields []Field) (rueidis.Completed, error) {
 	if stream == "" {
 		return rueidis.Completed{}, &Error{Op: "xadd", Kind: ErrInvalidOption, Err: errEmptyStream}
 	}
-	if len(fields) == 0 {
+	if len(headers)+len(fields) == 0 {
 		return rueidis.Completed{}, &Error{Op: "xadd", Key: stream, Kind: ErrNoFields}
 	}
 	key := p.client.B().Xadd().Key(stream)
 	switch {
 	case p.maxLen > 0:
-		return withFields(key.Maxlen().Almost().Threshold(strconv.FormatInt(p.maxLen, 10)).Id("*").FieldValue(), fields), nil
+		return withFields(key.Maxlen().Almost().Threshold(strconv.FormatInt(p.maxLen, 10)).Id("*").FieldValue(), headers, fields), nil
 	case p.maxAge > 0:
 		minID := strconv.FormatInt(p.now().Add(-p.maxAge).UnixMilli(), 10)
-		return withFields(key.Minid().Almost().Threshold(minID).Id("*").FieldValue(), fields), nil
+		return withFields(key.Minid().Almost().Threshold(minID).Id("*").FieldValue(), headers, fields), nil
 	default:
-		return withFields(key.Id("*").FieldValue(), fields), nil
+		return withFields(key.Id("*").FieldValue(), headers, fields), nil
 	}
 }
 
@@ -327,7 +331,12 @@ type fieldAdder[B any] interface {
 	Build() rueidis.Completed
 }
 
-func withFields[B fieldAdder[B]](b B, fields []Field) rueidis.Completed {
+// withFields adds headers, named with HeaderPrefix, then fields to b and
+// builds the command.
+func withFields[B fieldAdder[B]](b B, headers, fields []Field) rueidis.Completed {
+	for _, h := range headers {
+		b = b.FieldValue(headerField(h.Name), h.Value)
+	}
 	for _, f := range fields {
 		b = b.FieldValue(f.Name, f.Value)
 	}

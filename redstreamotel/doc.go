@@ -95,13 +95,35 @@
 // messaging.destination.name, the partition, the consumer group, and
 // error.type on failures):
 //
-//	messaging.client.sent.messages      Counter {message}. Entries sent to
-//	                                    Redis, scheduled ones included.
-//	messaging.client.consumed.messages  Counter {message}. Messages handed to
-//	                                    handlers, each delivery counted.
-//	messaging.process.duration          Histogram, seconds. Handler calls, one
-//	                                    per call (a batch is one).
+//	messaging.client.sent.messages       Counter {message}. Entries sent to
+//	                                     Redis, scheduled ones included.
+//	messaging.client.operation.duration  Histogram, seconds. Publish calls, one
+//	                                     per call (a batch is one), each its
+//	                                     send span's duration; also with
+//	                                     messaging.operation.type "send".
+//	messaging.client.consumed.messages   Counter {message}. Messages handed to
+//	                                     handlers, each delivery counted.
+//	messaging.process.duration           Histogram, seconds. Handler calls, one
+//	                                     per call (a batch is one), each its
+//	                                     process span's duration: the handler
+//	                                     and what the consumer does with the
+//	                                     outcome before the span ends (a
+//	                                     Consumer writes a dead letter then;
+//	                                     acknowledgements go out in batches
+//	                                     later).
 //
-// They are measured in TracePublish and TraceHandle; the
-// redstream.Metrics methods of Hooks do nothing.
+// The histograms use the conventions' bucket boundaries. When a span is
+// recorded, its measured duration is the span's own (its end time less
+// its start time), as the conventions ask. They are measured in
+// TracePublish and TraceHandle; the redstream.Metrics methods of Hooks
+// do nothing.
+//
+// # Cost
+//
+// A span that is not sampled costs little: span names, start options and
+// each series' measurement options are made once per destination and
+// kept (up to a few thousand of each), per-message attributes, errors
+// and statuses are set only on spans that are recorded, and a batch's
+// headers share one new array. Measurements are skipped when nothing
+// reads the instrument.
 package redstreamotel

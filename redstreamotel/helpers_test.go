@@ -317,3 +317,26 @@ func (c *counting) counts() (int, map[redstream.Outcome]int) {
 	defer c.mu.Unlock()
 	return c.published, maps.Clone(c.handled)
 }
+
+// histogramPoint returns the data point of histogram name's series with
+// exactly the attributes set.
+func histogramPoint(rm metricdata.ResourceMetrics, name string, set attribute.Set) (metricdata.HistogramDataPoint[float64], bool) {
+	data, _ := instrument(rm, name)
+	h, ok := data.(metricdata.Histogram[float64])
+	if !ok {
+		return metricdata.HistogramDataPoint[float64]{}, false
+	}
+	for _, dp := range h.DataPoints {
+		if dp.Attributes.Equals(&set) {
+			return dp, true
+		}
+	}
+	return metricdata.HistogramDataPoint[float64]{}, false
+}
+
+// lasted returns how long span s lasted, in seconds.
+func lasted(s sdktrace.ReadOnlySpan) float64 { return s.EndTime().Sub(s.StartTime()).Seconds() }
+
+// conventionBuckets are the histogram boundaries the conventions
+// recommend for messaging durations.
+var conventionBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}

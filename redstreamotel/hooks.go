@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -55,10 +56,17 @@ type Hooks struct {
 	nprop  int  // how many fields prop injects, at most
 	parent bool // process spans continue the producer's trace
 
-	sent     metric.Int64Counter
-	consumed metric.Int64Counter
-	duration metric.Float64Histogram
-	series   sync.Map // seriesKey -> metric.MeasurementOption
+	sent       metric.Int64Counter
+	consumed   metric.Int64Counter
+	duration   metric.Float64Histogram // messaging.process.duration
+	opDuration metric.Float64Histogram // messaging.client.operation.duration
+
+	// Made once and kept, so that a span or a measurement costs no
+	// attribute building: each series' measurement options, and each
+	// destination's span names and start options.
+	series    memo[seriesKey, *series]
+	produces  memo[produceKey, *spanStart]
+	processes memo[processKey, *processStart]
 }
 
 var (
@@ -176,7 +184,11 @@ func New(opts ...Option) (*Hooks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redstreamotel: %w", err)
 	}
-	h.sent, h.consumed, h.duration = sent.Inst(), consumed.Inst(), duration.Inst()
+	opDuration, err := messagingconv.NewClientOperationDuration(meter, metric.WithExplicitBucketBoundaries(durationBuckets...))
+	if err != nil {
+		return nil, fmt.Errorf("redstreamotel: %w", err)
+	}
+	h.sent, h.consumed, h.duration, h.opDuration = sent.Inst(), consumed.Inst(), duration.Inst(), opDuration.Inst()
 	return h, nil
 }
 
@@ -202,17 +214,43 @@ func (h *Hooks) ReadError(string, string, error) {}
 // seriesKey names one set of measurement attributes.
 type seriesKey struct {
 	op, dest, group, errType string
-	part                     int // -1: none
+	opType                   string // messaging.operation.type; "": none
+	part                     int    // -1: none
 }
 
-// measure returns the attributes of series k, made once.
-func (h *Hooks) measure(k seriesKey) metric.MeasurementOption {
-	if v, ok := h.series.Load(k); ok {
-		return v.(metric.MeasurementOption)
+// series holds the options of one series' measurements, so that a
+// measurement allocates nothing: the variadic slice of an Add or a
+// Record call through an interface would escape, one allocation a call.
+type series struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// count adds n to counter c's series k, if anything reads c.
+func (h *Hooks) count(ctx context.Context, c metric.Int64Counter, n int64, k seriesKey) {
+	if c.Enabled(ctx) {
+		c.Add(ctx, n, h.measure(k).add...)
+	}
+}
+
+// record records seconds in histogram r's series k, if anything reads r.
+func (h *Hooks) record(ctx context.Context, r metric.Float64Histogram, seconds float64, k seriesKey) {
+	if r.Enabled(ctx) {
+		r.Record(ctx, seconds, h.measure(k).rec...)
+	}
+}
+
+// measure returns the options of series k, made once.
+func (h *Hooks) measure(k seriesKey) *series {
+	if v, ok := h.series.load(k); ok {
+		return v
 	}
 	attrs := []attribute.KeyValue{
 		semconv.MessagingSystemKey.String(System),
 		semconv.MessagingOperationName(k.op),
+	}
+	if k.opType != "" {
+		attrs = append(attrs, semconv.MessagingOperationTypeKey.String(k.opType))
 	}
 	if k.dest != "" {
 		attrs = append(attrs, semconv.MessagingDestinationName(k.dest))
@@ -226,17 +264,78 @@ func (h *Hooks) measure(k seriesKey) metric.MeasurementOption {
 	if k.errType != "" {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(k.errType))
 	}
-	v, _ := h.series.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attrs...)))
-	return v.(metric.MeasurementOption)
+	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return h.series.store(k, &series{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}})
+}
+
+// maxMemo bounds each memo of Hooks: past it, what is not kept yet is
+// made afresh for each use instead, so that a program that publishes to
+// ever new streams does not grow without end.
+const maxMemo = 4096
+
+// memo keeps values made once per key, for concurrent use.
+type memo[K comparable, V any] struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+// load returns the value kept for k, if any.
+func (c *memo[K, V]) load(k K) (V, bool) {
+	v, ok := c.m.Load(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return v.(V), true
+}
+
+// store keeps v for k, unless the memo is full or another goroutine kept
+// one first, and returns the value to use: the one kept, else v.
+func (c *memo[K, V]) store(k K, v V) V {
+	if c.n.Load() >= maxMemo {
+		return v
+	}
+	got, loaded := c.m.LoadOrStore(k, v)
+	if !loaded {
+		c.n.Add(1)
+	}
+	return got.(V)
+}
+
+// spanTimes is what a span of the SDK (a sdktrace.ReadOnlySpan) tells
+// of its times.
+type spanTimes interface {
+	StartTime() time.Time
+	EndTime() time.Time
+}
+
+// lasted returns how long span, ended, lasted: by its own times when it
+// tells them, so that a duration measured alongside it equals its
+// duration exactly, as the conventions ask; else since start, which the
+// caller took when it started the span.
+func lasted(span trace.Span, start time.Time) time.Duration {
+	if t, ok := span.(spanTimes); ok {
+		if end := t.EndTime(); !end.IsZero() {
+			return end.Sub(t.StartTime())
+		}
+	}
+	return time.Since(start)
 }
 
 // errorType classifies a failure for the error.type attribute: a short,
-// fixed word for the failures redstream names, "_OTHER" for the rest.
+// fixed word for the failures redstream names, "_OTHER" for the rest, ""
+// for nil.
 func errorType(err error) string {
+	if err == nil {
+		return "" // before errors.As, whose target escapes: no allocation
+	}
+	return failureType(err)
+}
+
+// failureType is errorType of a non-nil err.
+func failureType(err error) string {
 	var pe *redstream.PanicError
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &pe):
 		return "panic"
 	case errors.Is(err, redstream.ErrPermanent):

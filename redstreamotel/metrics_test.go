@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/redstream-go/redstream"
 	"github.com/redstream-go/redstream/redstreamtest"
@@ -82,5 +86,134 @@ func TestMetricsFollowTheConventions(t *testing.T) {
 		if _, got := instrument(rm, name); got != unit {
 			t.Errorf("%s unit %q, want %q", name, got, unit)
 		}
+	}
+}
+
+// TestProcessDurationIsTheProcessSpansDuration: messaging.process.duration
+// records, for each handler call, the duration of its process span, from
+// the start of the call to the span's end, which comes after the
+// consumer acknowledged or dead-lettered the message; not the handler's
+// time alone.
+func TestProcessDurationIsTheProcessSpansDuration(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	client := srv.Client(t)
+	tr := newTracing(t)
+	stream, group := t.Name(), "g"
+	pub, _ := redstream.NewPublisher(client, redstream.WithPublishMetrics(tr.hooks))
+	ctx := ctxT(t, 10*time.Second)
+	for _, v := range []string{"ok", "fail"} {
+		if _, err := pub.Publish(ctx, stream, redstream.Fields("i", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := redstream.HandlerFunc(func(_ context.Context, m *redstream.Message) error {
+		if m.Value("i") == "fail" {
+			return redstream.Permanent(errors.New("no")) // dead-lettered before the span ends
+		}
+		return nil
+	})
+	cons, err := redstream.NewConsumer(client, stream, group, h, redstream.StartID("0"), redstream.WithMetrics(tr.hooks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, cons)
+	spans := tr.wait(t, "process "+stream, 2)
+
+	base := []string{"messaging.system", "redis", "messaging.operation.name", "process",
+		"messaging.destination.name", stream, "messaging.consumer.group.name", group}
+	series := map[string]attribute.Set{ // by outcome
+		"ack":         kvs(base...),
+		"dead_letter": kvs(append(base, "error.type", "permanent")...),
+	}
+	var rm metricdata.ResourceMetrics
+	// The span ends, and so reaches the recorder, just before its time is
+	// recorded: wait for both measurements.
+	waitFor(t, 10*time.Second, "a measurement of each call", func() bool {
+		rm = tr.collect(t)
+		for _, set := range series {
+			if dp, _ := histogramPoint(rm, "messaging.process.duration", set); dp.Count < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range spans {
+		outcome, _ := attr(s, "redstream.outcome")
+		set, ok := series[outcome.AsString()]
+		if !ok {
+			t.Fatalf("process span with outcome %q", outcome.AsString())
+		}
+		dp, _ := histogramPoint(rm, "messaging.process.duration", set)
+		if dp.Count != 1 || dp.Sum != lasted(s) {
+			t.Errorf("messaging.process.duration%v: count %d, sum %vs; want 1 of the span's duration %vs", set.ToSlice(), dp.Count, dp.Sum, lasted(s))
+		}
+		if !slices.Equal(dp.Bounds, conventionBuckets) {
+			t.Errorf("messaging.process.duration buckets %v, want the conventions' %v", dp.Bounds, conventionBuckets)
+		}
+	}
+	if _, unit := instrument(rm, "messaging.process.duration"); unit != "s" {
+		t.Errorf("messaging.process.duration unit %q, want s", unit)
+	}
+}
+
+// TestPublishOperationDurationIsTheSendSpansDuration: every publish call,
+// of one entry or of a batch, failed or not, records its send span's
+// duration in messaging.client.operation.duration, with the conventions'
+// attributes: the operation's name and type, the destination, and
+// error.type on failure.
+func TestPublishOperationDurationIsTheSendSpansDuration(t *testing.T) {
+	srv := redstreamtest.StartRedis(t)
+	client := srv.Client(t)
+	tr := newTracing(t)
+	one, batch, bad := t.Name()+":one", t.Name()+":batch", t.Name()+":bad"
+	srv.Do(t, "SET", bad, "x")
+	pub, _ := redstream.NewPublisher(client, redstream.WithPublishMetrics(tr.hooks))
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := pub.Publish(ctx, one, redstream.Fields("k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.PublishBatch(ctx, []redstream.Entry{
+		{Stream: batch, Fields: redstream.Fields("i", "0")},
+		{Stream: batch, Fields: redstream.Fields("i", "1")},
+		{Stream: batch, Fields: redstream.Fields("i", "2")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, bad, redstream.Fields("k", "v")); !errors.Is(err, redstream.ErrNotStream) {
+		t.Fatalf("publish to a string: %v", err)
+	}
+
+	rm := tr.collect(t)
+	const name = "messaging.client.operation.duration"
+	base := []string{"messaging.system", "redis", "messaging.operation.name", "send", "messaging.operation.type", "send"}
+	for _, c := range []struct {
+		span  string
+		attrs []string
+	}{
+		{"send " + one, append(base, "messaging.destination.name", one)},
+		{"send " + batch, append(base, "messaging.destination.name", batch)},
+		{"send " + bad, append(base, "messaging.destination.name", bad, "error.type", "not_stream")},
+	} {
+		span := tr.one(t, c.span)
+		set := kvs(c.attrs...)
+		dp, ok := histogramPoint(rm, name, set)
+		if !ok {
+			t.Errorf("no %s%v; have:\n%s", name, set.ToSlice(), dump(rm, name))
+			continue
+		}
+		if dp.Count != 1 || dp.Sum != lasted(span) {
+			t.Errorf("%s%v: count %d, sum %vs; want 1 of span %q's duration %vs", name, set.ToSlice(), dp.Count, dp.Sum, c.span, lasted(span))
+		}
+		if !slices.Equal(dp.Bounds, conventionBuckets) {
+			t.Errorf("%s buckets %v, want the conventions' %v", name, dp.Bounds, conventionBuckets)
+		}
+	}
+	if data, _ := instrument(rm, name); data != nil {
+		if n := len(data.(metricdata.Histogram[float64]).DataPoints); n != 3 {
+			t.Errorf("%s has %d series, want 3 (one per call); have:\n%s", name, n, dump(rm, name))
+		}
+	}
+	if _, unit := instrument(rm, name); unit != "s" {
+		t.Errorf("%s unit %q, want s", name, unit)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -39,31 +40,36 @@ func (h *Hooks) TracePublish(ctx context.Context, call *redstream.PublishCall) f
 func (h *Hooks) publishOne(ctx context.Context, call *redstream.PublishCall) func([]string, error) {
 	e := &call.Entries[0]
 	dest, part := destination(call, 0)
-	attrs := producerAttrs(semconv.MessagingOperationTypeSend, dest, part, call.Scheduled, 1)
-	opts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	start := time.Now()
+	var span trace.Span
 	custom := h.callerContext(e)
 	if custom.IsValid() {
 		// The caller's creation context: kept, linked, and this span is
 		// not the message's producer (conventions: CLIENT).
-		opts = append(opts, trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(trace.Link{SpanContext: custom}))
+		_, span = h.tracer.Start(ctx, spanName("send", dest),
+			trace.WithAttributes(producerAttrs(semconv.MessagingOperationTypeSend, dest, part, call.Scheduled, 1)...),
+			trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(trace.Link{SpanContext: custom}))
 	} else {
-		opts = append(opts, trace.WithSpanKind(trace.SpanKindProducer))
-	}
-	sctx, span := h.tracer.Start(ctx, spanName("send", dest), opts...)
-	if !custom.IsValid() {
+		ps := h.produceStart(produceKey{op: opSend, dest: dest, part: part, scheduled: call.Scheduled})
+		var sctx context.Context
+		sctx, span = h.tracer.Start(ctx, ps.name, ps.opts...)
 		e.Headers = h.inject(sctx, e.Headers)
 	}
 	return func(ids []string, err error) {
-		if len(ids) > 0 && ids[0] != "" {
-			span.SetAttributes(idAttr(call.Scheduled, ids[0]))
-		}
-		if err != nil {
-			fail(span, err)
+		if span.IsRecording() { // else the attributes would be built for nothing
+			if len(ids) > 0 && ids[0] != "" {
+				span.SetAttributes(idAttr(call.Scheduled, ids[0]))
+			}
+			if err != nil {
+				fail(span, err)
+			}
 		}
 		span.End()
+		errType := errorType(err)
 		if len(ids) > 0 {
-			h.sent.Add(ctx, 1, h.measure(seriesKey{op: "send", dest: dest, part: part, errType: errorType(err)}))
+			h.count(ctx, h.sent, 1, seriesKey{op: "send", dest: dest, part: part, errType: errType})
 		}
+		h.record(ctx, h.opDuration, lasted(span, start).Seconds(), seriesKey{op: "send", opType: "send", dest: dest, part: part, errType: errType})
 	}
 }
 
@@ -74,6 +80,9 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 	creates := make([]trace.Span, n)
 	links := make([]trace.Link, 0, n)
 	dest, part := destination(call, 0)
+	inj := h.newInjector(call.Entries)
+	var ps *spanStart // the last entry's, which the next one likely shares
+	var psKey produceKey
 	for i := range call.Entries {
 		e := &call.Entries[i]
 		d, p := destination(call, i)
@@ -87,33 +96,37 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 			links = append(links, trace.Link{SpanContext: custom})
 			continue
 		}
-		cctx, span := h.tracer.Start(ctx, spanName("create", d),
-			trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(producerAttrs(semconv.MessagingOperationTypeCreate, d, p, call.Scheduled, 1)...))
-		e.Headers = h.inject(cctx, e.Headers)
+		if k := (produceKey{op: opCreate, dest: d, part: p, scheduled: call.Scheduled}); ps == nil || k != psKey {
+			ps, psKey = h.produceStart(k), k
+		}
+		cctx, span := h.tracer.Start(ctx, ps.name, ps.opts...)
+		e.Headers = inj.inject(cctx, e.Headers)
 		creates[i] = span
 		links = append(links, trace.Link{SpanContext: span.SpanContext()})
 	}
+	start := time.Now()
 	_, send := h.tracer.Start(ctx, spanName("send", dest),
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(producerAttrs(semconv.MessagingOperationTypeSend, dest, part, call.Scheduled, n)...),
 		trace.WithLinks(links...))
 	return func(ids []string, err error) {
-		counts := map[seriesKey]int64{}
+		var sent tally
 		for i, span := range creates {
 			ierr := entryErr(ids, err, i, n)
 			if i < len(ids) {
 				d, p := destination(call, i)
-				counts[seriesKey{op: "send", dest: d, part: p, errType: errorType(ierr)}]++
+				sent.add(seriesKey{op: "send", dest: d, part: p, errType: errorType(ierr)})
 			}
 			if span == nil {
 				continue
 			}
-			if i < len(ids) && ids[i] != "" {
-				span.SetAttributes(idAttr(call.Scheduled, ids[i]))
-			}
-			if ierr != nil {
-				fail(span, ierr)
+			if span.IsRecording() { // else the attributes would be built for nothing
+				if i < len(ids) && ids[i] != "" {
+					span.SetAttributes(idAttr(call.Scheduled, ids[i]))
+				}
+				if ierr != nil {
+					fail(span, ierr)
+				}
 			}
 			span.End()
 		}
@@ -121,9 +134,42 @@ func (h *Hooks) publishMany(ctx context.Context, call *redstream.PublishCall) fu
 			fail(send, err)
 		}
 		send.End()
-		for k, c := range counts {
-			h.sent.Add(ctx, c, h.measure(k))
+		if h.sent.Enabled(ctx) {
+			sent.each(func(k seriesKey, c int64) { h.sent.Add(ctx, c, h.measure(k).add...) })
 		}
+		h.record(ctx, h.opDuration, lasted(send, start).Seconds(), seriesKey{op: "send", opType: "send", dest: dest, part: part, errType: errorType(err)})
+	}
+}
+
+// tally counts entries per series. Most calls have one series, which it
+// counts without a map.
+type tally struct {
+	first  seriesKey
+	n      int64
+	others map[seriesKey]int64
+}
+
+// add counts one entry of series k.
+func (t *tally) add(k seriesKey) {
+	switch {
+	case t.n == 0 || k == t.first:
+		t.first = k
+		t.n++
+	default:
+		if t.others == nil {
+			t.others = map[seriesKey]int64{}
+		}
+		t.others[k]++
+	}
+}
+
+// each calls f with each series counted and its count.
+func (t *tally) each(f func(seriesKey, int64)) {
+	if t.n > 0 {
+		f(t.first, t.n)
+	}
+	for k, c := range t.others {
+		f(k, c)
 	}
 }
 
@@ -172,6 +218,43 @@ func idAttr(scheduled bool, id string) attribute.KeyValue {
 	return semconv.MessagingMessageID(id)
 }
 
+// Producer operations.
+const (
+	opSend   = "send"
+	opCreate = "create"
+)
+
+// produceKey names the start of a producer span of one entry.
+type produceKey struct {
+	op, dest  string
+	part      int
+	scheduled bool
+}
+
+// spanStart is a span's name and start options.
+type spanStart struct {
+	name string
+	opts []trace.SpanStartOption
+}
+
+// produceStart returns the name and start options of a PRODUCER span of
+// one entry, made once: a span that is not sampled then costs no
+// attribute building. The attributes are given at the start, where
+// samplers see them.
+func (h *Hooks) produceStart(k produceKey) *spanStart {
+	if v, ok := h.produces.load(k); ok {
+		return v
+	}
+	op := semconv.MessagingOperationTypeSend
+	if k.op == opCreate {
+		op = semconv.MessagingOperationTypeCreate
+	}
+	return h.produces.store(k, &spanStart{name: spanName(k.op, k.dest), opts: []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(producerAttrs(op, k.dest, k.part, k.scheduled, 1)...),
+	}})
+}
+
 // spanName is "<operation> <destination>", or the operation alone.
 func spanName(op, dest string) string {
 	if dest == "" {
@@ -197,8 +280,11 @@ func entryErr(ids []string, err error, i, n int) error {
 	return err
 }
 
-// fail records err on span and marks it failed.
+// fail records err on span and marks it failed, if span is recorded.
 func fail(span trace.Span, err error) {
+	if !span.IsRecording() {
+		return // err.Error() and the attribute would be built for nothing
+	}
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
 	span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
