@@ -335,9 +335,3 @@ func receiptOf(r rueidis.RedisResult, once bool) (Receipt, error) {
 	}
 	return Receipt{ID: id, Duplicate: dup == 1}, nil
 }
-
-// checkEntry reports what would make e's command fail to build.
-func (p *Publisher) checkEntry(e Entry) error {
-	_, err := p.entryCmd(e)
-	return err
-}
